@@ -1,0 +1,264 @@
+"""The vendor-neutral export-job lifecycle: create → wait → read parts → done.
+
+A vendor adapter supplies the vendor-specific steps; `ExportRunner` supplies back-off, the
+deadline, resume from state, retries of interrupted downloads, progress logs and checkpoints.
+State of a job in flight (JSON, no secrets) lives in the stream partition's state under
+`exports[<spec key>]` so an interrupted run resumes the same export.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator, MutableMapping
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import IO, Any, Protocol, cast
+
+import requests
+import urllib3
+
+from tap_profile_export.errors import (
+    ExportFailedError,
+    ExportTimeoutError,
+    VendorHTTPError,
+)
+from tap_profile_export.progress import ReadProgress, Throttle, human_bytes
+from tap_profile_export.readers import CountingReader
+from tap_profile_export.redact import REDACTOR
+from tap_profile_export.settings import PollSettings
+from tap_profile_export.windows import to_rfc3339, utc_now
+
+LOGGER = logging.getLogger("tap_profile_export.exports")
+#: Failures of a download in progress that are worth re-opening the part for.
+DOWNLOAD_ERRORS: tuple[type[BaseException], ...] = (
+    requests.RequestException, urllib3.exceptions.HTTPError, ConnectionError, TimeoutError,
+)
+
+
+@dataclass(frozen=True)
+class ExportSpec:
+    """One export a stream needs: what to ask the vendor for, and for which window or scope."""
+
+    vendor: str
+    stream: str
+    kind: str
+    window: tuple[datetime, datetime] | None = None
+    scope: str | None = None
+    request: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+
+    @property
+    def key(self) -> str:
+        """Stable identity of this export in state."""
+        if self.window:
+            return f"{self.kind}:{to_rfc3339(self.window[0])}/{to_rfc3339(self.window[1])}"
+        return f"{self.kind}:{self.scope}" if self.scope else self.kind
+
+    @property
+    def label(self) -> str:
+        """Human description for logs and errors, e.g. 'batch events export 2025-01-01…'."""
+        text = f"{self.vendor} {self.kind} export"
+        if self.window:
+            text += f" [{to_rfc3339(self.window[0])} → {to_rfc3339(self.window[1])})"
+        if self.scope:
+            text += f" ({self.scope})"
+        return text
+
+
+@dataclass
+class ExportPart:
+    """One downloadable piece of a ready export (a file, a ZIP member's archive, a chunk)."""
+
+    key: str
+    label: str
+    size: int | None = None
+    ref: Any = None
+
+
+@dataclass
+class Readiness:
+    """Answer of one readiness check."""
+
+    ready: bool
+    status: str
+    parts: list[ExportPart] = field(default_factory=list)
+
+
+class RecreateExport(ExportFailedError):
+    """The vendor no longer serves this export (gone, expired, failed): create a new one."""
+
+
+class ExportAdapter(Protocol):
+    """What a vendor module implements for the lifecycle."""
+
+    vendor: str
+
+    def create(self, spec: ExportSpec) -> dict[str, Any]:
+        """Ask the vendor for the export; return a JSON-able handle (ids, URLs; no secrets)."""
+
+    def check(self, spec: ExportSpec, handle: dict[str, Any]) -> Readiness:
+        """One readiness check. Raise `RecreateExport` or `ExportFailedError` on failure."""
+
+    def open_part(self, spec: ExportSpec, handle: dict[str, Any],
+                  part: ExportPart) -> AbstractContextManager[IO[bytes]]:
+        """Open the raw byte stream of one part (compressed or not)."""
+
+    def read_part(self, spec: ExportSpec, entry: dict[str, Any], stream: IO[bytes],
+                  source: str) -> Iterator[dict[str, Any]]:
+        """Parse one part and yield finished Singer records."""
+
+    def resume_problem(self, spec: ExportSpec, entry: dict[str, Any]) -> str | None:
+        """Why an in-flight export from state can no longer be resumed (None: it can)."""
+
+
+Checkpoint = Callable[[], None]
+
+
+class ExportRunner:
+    """Drives exports through the lifecycle for one adapter."""
+
+    def __init__(self, adapter: ExportAdapter, poll: PollSettings, *, max_recreates: int = 3,
+                 max_part_attempts: int = 4, sleep: Callable[[float], None] = time.sleep,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.adapter = adapter
+        self.poll = poll
+        self.max_recreates = max_recreates
+        self.max_part_attempts = max_part_attempts
+        self._sleep = sleep
+        self._clock = clock
+
+    def run(self, spec: ExportSpec, exports: MutableMapping[str, Any],
+            checkpoint: Checkpoint) -> Iterator[dict[str, Any]]:
+        """Yield every record of `spec`'s export, resuming the one in `exports` if possible.
+
+        `exports` is the partition state's in-flight table; `checkpoint` emits STATE. On
+        return the export was read completely (the caller then moves its bookmark).
+        """
+        entry = exports.get(spec.key)
+        if entry is not None:
+            problem = self.adapter.resume_problem(spec, entry)
+            if problem:
+                LOGGER.info("%s: not resuming export %s from state (%s); creating a new one",
+                            spec.label, _export_id(entry), problem)
+                entry = None
+        recreated = 0
+        while True:
+            if entry is None:
+                entry = self._create(spec)
+                exports[spec.key] = entry
+                checkpoint()
+            else:
+                LOGGER.info("%s: resuming export %s from state (%d parts already read)",
+                            spec.label, _export_id(entry), len(entry.get("parts_done", [])))
+            try:
+                parts = self._wait(spec, entry)
+                yield from self._read(spec, entry, parts, checkpoint)
+                return
+            except RecreateExport as exc:
+                recreated += 1
+                if recreated > self.max_recreates:
+                    raise ExportFailedError(
+                        f"{spec.label}: {exc} — gave up after creating {recreated} exports"
+                    ) from None
+                LOGGER.warning("%s: %s; creating a new export (%d/%d)", spec.label, exc,
+                               recreated, self.max_recreates)
+                entry = None
+
+    def _create(self, spec: ExportSpec) -> dict[str, Any]:
+        created_at = to_rfc3339(utc_now())
+        handle = self.adapter.create(spec)
+        entry = {"vendor": spec.vendor, "kind": spec.kind, "created_at": created_at,
+                 "handle": handle, "parts_done": []}
+        if spec.window:
+            entry["window"] = [to_rfc3339(spec.window[0]), to_rfc3339(spec.window[1])]
+        if spec.scope:
+            entry["scope"] = spec.scope
+        LOGGER.info("%s: created export %s", spec.label, _export_id(entry))
+        return entry
+
+    def _wait(self, spec: ExportSpec, entry: dict[str, Any]) -> list[ExportPart]:
+        started = self._clock()
+        interval = self.poll.initial_interval
+        throttle = Throttle()
+        last_status = None
+        checks = 0
+        while True:
+            readiness = self.adapter.check(spec, entry["handle"])
+            checks += 1
+            waited = self._clock() - started
+            if readiness.ready:
+                LOGGER.info("%s: export %s ready after %.1fs (%d checks), %d part(s)",
+                            spec.label, _export_id(entry), waited, checks, len(readiness.parts))
+                entry["waited_seconds"] = round(entry.get("waited_seconds", 0) + waited, 1)
+                return readiness.parts
+            if waited >= self.poll.timeout:
+                raise ExportTimeoutError(
+                    f"{spec.label}: export {_export_id(entry)} not ready after {waited:.0f}s "
+                    f"(poll.timeout_seconds={self.poll.timeout:g}, last status "
+                    f"{readiness.status}). It stays in state; the next run resumes it.")
+            if readiness.status != last_status or throttle.ready():
+                LOGGER.info("%s: export %s status %s, waited %.0fs, next check in %.1fs",
+                            spec.label, _export_id(entry), readiness.status, waited,
+                            min(interval, self.poll.timeout - waited))
+                last_status = readiness.status
+            self._sleep(max(0.0, min(interval, self.poll.timeout - waited)))
+            interval = min(max(interval * 2, 0.001), self.poll.max_interval)
+
+    def _read(self, spec: ExportSpec, entry: dict[str, Any], parts: list[ExportPart],
+              checkpoint: Checkpoint) -> Iterator[dict[str, Any]]:
+        done: list[str] = entry.setdefault("parts_done", [])
+        progress = ReadProgress(f"{spec.label} {_export_id(entry)}")
+        for part in parts:
+            if part.key in done:
+                LOGGER.info("%s: skipping %s, already read by an earlier run", spec.label,
+                            part.label)
+                progress.parts_done += 1
+                continue
+            yield from self._read_part(spec, entry, part, progress, len(parts))
+            done.append(part.key)
+            progress.parts_done += 1
+            checkpoint()
+        LOGGER.info("%s: export %s read: %d part(s), %d records, %s, %.0f records/s",
+                    spec.label, _export_id(entry), len(parts), progress.records,
+                    human_bytes(progress.bytes_done), progress.rate())
+
+    def _read_part(self, spec: ExportSpec, entry: dict[str, Any], part: ExportPart,
+                   progress: ReadProgress, parts_total: int) -> Iterator[dict[str, Any]]:
+        source = f"{spec.label} {_export_id(entry)} {part.label}"
+        emitted = 0
+        for attempt in range(1, self.max_part_attempts + 1):
+            seen = 0
+            counter: CountingReader | None = None
+            try:
+                with self.adapter.open_part(spec, entry["handle"], part) as raw:
+                    counter = CountingReader(raw)
+                    stream = cast(IO[bytes], counter)
+                    for record in self.adapter.read_part(spec, entry, stream, source):
+                        seen += 1
+                        if seen <= emitted:
+                            continue  # already yielded before the download was interrupted
+                        emitted += 1
+                        progress.records += 1
+                        if not progress.records & 0x3FF:
+                            progress.tick(part.label, counter.bytes_read, part.size, parts_total)
+                        yield record
+                progress.bytes_done += counter.bytes_read
+                return
+            except DOWNLOAD_ERRORS as exc:
+                at = counter.bytes_read if counter else 0
+                reason = f"{type(exc).__name__}: {REDACTOR(str(exc))[:160]}"
+                if attempt >= self.max_part_attempts:
+                    raise VendorHTTPError(
+                        f"{source}: download failed {attempt} times, last at byte {at} "
+                        f"({reason})") from None
+                delay = min(30.0, max(self.poll.initial_interval, 0.05) * 2 ** (attempt - 1))
+                LOGGER.warning("%s: download interrupted at byte %d (%s); reopening in %.1fs, "
+                               "attempt %d/%d", source, at, reason, delay, attempt + 1,
+                               self.max_part_attempts)
+                self._sleep(delay)
+
+
+def _export_id(entry: dict[str, Any]) -> str:
+    handle = entry.get("handle") or {}
+    return str(handle.get("export_id") or handle.get("id") or "?")

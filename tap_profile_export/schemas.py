@@ -1,0 +1,80 @@
+"""JSON schemas of the four streams (CONTRACT.md section 5).
+
+Free-form vendor objects are declared as open objects with no properties, so the SDK keeps
+them whole and does not walk them record by record.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def _nullable(*types: str) -> dict[str, Any]:
+    return {"type": [*types, "null"]}
+
+
+STRING = _nullable("string")
+BOOLEAN = _nullable("boolean")
+NUMBER = _nullable("number")
+INTEGER = _nullable("integer")
+DATETIME = {**_nullable("string"), "format": "date-time"}
+OBJECT = {**_nullable("object"), "properties": {}, "additionalProperties": True}
+ANY_ARRAY = {**_nullable("array"), "items": {}}
+STRING_ARRAY = {**_nullable("array"), "items": {"type": "string"}}
+OBJECT_ARRAY = {**_nullable("array"),
+                "items": {"type": ["object", "null"], "properties": {},
+                          "additionalProperties": True}}
+
+
+def _schema(properties: dict[str, Any], required: list[str]) -> dict[str, Any]:
+    for key in required:
+        properties[key] = {**properties[key], "type": [t for t in properties[key]["type"]
+                                                        if t != "null"]}
+    return {"type": "object", "properties": properties, "required": required,
+            "additionalProperties": True}
+
+
+PROFILES = _schema({
+    "source": STRING,
+    "profile_id": STRING,
+    "custom_id": STRING,
+    "identifiers": OBJECT,
+    "attributes": OBJECT,
+    "tags": STRING_ARRAY,
+    "sections": OBJECT,
+    "exported_at": DATETIME,
+}, ["source", "profile_id"])
+
+EVENTS = _schema({
+    "source": STRING,
+    "event_id": STRING,
+    "profile_id": STRING,
+    "custom_id": STRING,
+    "name": STRING,
+    "timestamp": DATETIME,
+    "created_at": DATETIME,
+    "section_id": STRING,
+    "correlation_id": STRING,
+    "attributes": OBJECT,
+    "data": OBJECT,
+    "identifiers": OBJECT,
+    "extra": OBJECT,
+}, ["source", "event_id", "timestamp"])
+
+REACHABILITY_EVENTS = _schema({
+    "event_id": STRING,
+    "timestamp": DATETIME,
+    "channel": STRING,
+    "reasons": STRING_ARRAY,
+    "has_phone_number": BOOLEAN,
+    "has_email_address": BOOLEAN,
+    "sms_marketing": STRING,
+    "email_marketing": STRING,
+    "is_optin": BOOLEAN,
+    "platform": STRING,
+    "profile_id": STRING,
+    "custom_id": STRING,
+    "installation_id": STRING,
+    "identifiers": OBJECT,
+    "extra": OBJECT,
+}, ["event_id", "timestamp"])

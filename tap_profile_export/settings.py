@@ -1,0 +1,369 @@
+"""Tap settings: the JSON schema the SDK validates and the typed, checked view the code uses.
+
+`parse_settings` runs before any HTTP call and raises `SettingError` naming the setting.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+from urllib.parse import urlsplit
+
+from singer_sdk import typing as th
+
+from tap_profile_export.errors import SettingError
+
+APSIS_MAX_ATTRIBUTES = 75
+APSIS_MAX_TAGS = 25
+APSIS_MAX_WINDOW_DAYS = 92
+BRAZE_MAX_CUSTOM_ATTRIBUTES = 500
+
+#: Every user field Braze documents for its export endpoints (braze_id is always added).
+BRAZE_DEFAULT_FIELDS: tuple[str, ...] = (
+    "apps", "attributed_ad", "attributed_adgroup", "attributed_campaign", "attributed_source",
+    "braze_id", "campaigns_received", "canvases_received", "cards_clicked", "country",
+    "created_at", "custom_attributes", "custom_events", "devices", "dob", "email",
+    "email_subscribe", "external_id", "first_name", "gender", "home_city", "language",
+    "last_coordinates", "last_name", "phone", "purchases", "push_opted_in_at", "push_subscribe",
+    "push_tokens", "random_bucket", "time_zone", "total_revenue", "uninstalled_at",
+    "user_aliases",
+)
+
+_STRINGS = th.ArrayType(th.StringType)
+
+
+def _secret(name: str, description: str, **kw: Any) -> th.Property:
+    return th.Property(name, th.StringType, secret=True, description=description, **kw)
+
+
+CONFIG_SCHEMA = th.PropertiesList(
+    th.Property("start_date", th.DateTimeType,
+                description="Earliest event time to sync on a first run (RFC 3339)."),
+    th.Property("end_date", th.DateTimeType,
+                description="Upper bound for event windows (RFC 3339). Default: now."),
+    th.Property(
+        "poll",
+        th.ObjectType(
+            th.Property("initial_interval_seconds", th.NumberType, default=5,
+                        description="First wait between readiness checks; doubles each time."),
+            th.Property("max_interval_seconds", th.NumberType, default=300,
+                        description="Cap for the wait between readiness checks."),
+            th.Property("timeout_seconds", th.NumberType, default=14400,
+                        description="Give up waiting for one export after this many seconds."),
+        ),
+        description="How the tap waits for exports to become ready.",
+    ),
+    th.Property("http_timeout_seconds", th.NumberType, default=300,
+                description="Socket read timeout for API calls and downloads, in seconds."),
+    th.Property("temp_dir", th.StringType,
+                description="Directory for spooled archives (default: the system temp dir)."),
+    th.Property(
+        "batch",
+        th.ObjectType(
+            _secret("api_key", "Batch REST API key (sent as Authorization: Bearer)."),
+            th.Property("project_key", th.StringType,
+                        description="Batch project key (sent as X-Batch-Project)."),
+            th.Property("api_url", th.StringType, default="https://api.batch.com",
+                        description="Batch API base URL; the tap appends /2.4/…"),
+            th.Property("identifiers", _STRINGS,
+                        description="Identifiers to export, e.g. custom_id, installation_ids."),
+            th.Property("attributes", _STRINGS,
+                        description="Profile attributes to export ($native or custom names)."),
+            th.Property("events", _STRINGS,
+                        description="Optional event-name filter for the events export."),
+            th.Property("segment", th.StringType,
+                        description="Optional segment code filtering the attributes export."),
+        ),
+        description="Batch.com Profile API export. The vendor is enabled when this block is set.",
+    ),
+    th.Property(
+        "apsis",
+        th.ObjectType(
+            th.Property("client_id", th.StringType, description="APSIS One API client id."),
+            _secret("client_secret", "APSIS One API client secret."),
+            th.Property("api_url", th.StringType, default="https://api.apsis.one",
+                        description="APSIS One API base URL (EU or https://api-apac.apsis.one)."),
+            th.Property("segment_filter", th.ObjectType(additional_properties=True),
+                        description="Optional segment filter object passed through as is."),
+            th.Property("attributes", _STRINGS,
+                        description="Attribute ids to export (at most 75)."),
+            th.Property("tags", _STRINGS, description="Tag ids to export (at most 25)."),
+            th.Property("events", _STRINGS,
+                        description="Event type ids for the events stream (empty: no events)."),
+            th.Property("window_days", th.IntegerType, default=7,
+                        description="Days of events per export window, 1 to 92."),
+            th.Property("min_seconds_between_exports", th.NumberType, default=60,
+                        description="Pause between event-export requests (vendor: 1/minute)."),
+        ),
+        description="APSIS One profile-in-segment event export. Enabled when set.",
+    ),
+    th.Property(
+        "braze",
+        th.ObjectType(
+            _secret("api_key", "Braze REST API key."),
+            th.Property("rest_endpoint", th.StringType,
+                        description="Braze REST endpoint of your instance, e.g. "
+                                    "https://rest.iad-01.braze.com."),
+            th.Property("segment_ids", _STRINGS,
+                        description="Segments to export, one export each."),
+            th.Property("global_control_group", th.BooleanType, default=False,
+                        description="Also export the global control group."),
+            th.Property("external_ids", _STRINGS,
+                        description="External ids for the synchronous ids export (chunks of 50)."),
+            th.Property("fields_to_export", _STRINGS,
+                        description="User fields to export (default: every documented field)."),
+            th.Property("custom_attributes_to_export", _STRINGS,
+                        description="Custom attribute names to export (at most 500)."),
+        ),
+        description="Braze user exports. Enabled when set.",
+    ),
+).to_dict()
+
+
+@dataclass(frozen=True)
+class PollSettings:
+    """Back-off and deadline for waiting on one export."""
+
+    initial_interval: float = 5.0
+    max_interval: float = 300.0
+    timeout: float = 14400.0
+
+
+@dataclass(frozen=True)
+class BatchSettings:
+    """Batch.com connection and export request settings."""
+
+    api_key: str
+    project_key: str
+    api_url: str
+    identifiers: tuple[str, ...]
+    attributes: tuple[str, ...]
+    events: tuple[str, ...]
+    segment: str | None
+
+
+@dataclass(frozen=True)
+class ApsisSettings:
+    """APSIS One connection and export request settings."""
+
+    client_id: str
+    client_secret: str
+    api_url: str
+    segment_filter: Mapping[str, Any] | None
+    attributes: tuple[str, ...]
+    tags: tuple[str, ...]
+    events: tuple[str, ...]
+    window_days: int
+    min_seconds_between_exports: float
+
+
+@dataclass(frozen=True)
+class BrazeSettings:
+    """Braze connection and export scope settings."""
+
+    api_key: str
+    rest_endpoint: str
+    segment_ids: tuple[str, ...]
+    global_control_group: bool
+    external_ids: tuple[str, ...]
+    fields_to_export: tuple[str, ...]
+    custom_attributes_to_export: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class TapSettings:
+    """The whole validated configuration."""
+
+    start_date: datetime | None
+    end_date: datetime | None
+    poll: PollSettings
+    http_timeout: float
+    temp_dir: str | None
+    batch: BatchSettings | None
+    apsis: ApsisSettings | None
+    braze: BrazeSettings | None
+
+    @property
+    def secrets(self) -> list[str]:
+        """Every secret value configured, for log and error masking."""
+        values = [
+            self.batch and self.batch.api_key,
+            self.apsis and self.apsis.client_secret,
+            self.braze and self.braze.api_key,
+        ]
+        return [v for v in values if v]
+
+
+def is_loopback_host(host: str | None) -> bool:
+    """True for localhost, 127.0.0.0/8 and ::1."""
+    if not host:
+        return False
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def check_base_url(setting: str, url: str) -> str:
+    """Return `url` without a trailing slash if it is https (or http on loopback)."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise SettingError(setting, f"must be an absolute https:// URL, got {url!r}")
+    if parts.scheme == "http" and not is_loopback_host(parts.hostname):
+        raise SettingError(setting, "must use https:// (plain http is allowed only on loopback)")
+    if parts.query or parts.fragment:
+        raise SettingError(setting, "must not contain a query string or fragment")
+    return url.rstrip("/")
+
+
+def _number(config: Mapping[str, Any], key: str, setting: str, default: float) -> float:
+    value = config.get(key)
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+        raise SettingError(setting, f"must be a number of seconds ≥ 0, got {value!r}")
+    return float(value)
+
+
+def _strings(block: Mapping[str, Any], key: str, setting: str) -> tuple[str, ...]:
+    value = block.get(key) or []
+    if isinstance(value, str) or not isinstance(value, Sequence):
+        raise SettingError(setting, "must be a list of strings")
+    if not all(isinstance(v, str) and v for v in value):
+        raise SettingError(setting, "must contain only non-empty strings")
+    return tuple(value)
+
+
+def _required(block: Mapping[str, Any], key: str, setting: str) -> str:
+    value = block.get(key)
+    if not isinstance(value, str) or not value.strip():
+        raise SettingError(setting, "is required when this vendor block is present")
+    return value
+
+
+def _datetime(config: Mapping[str, Any], key: str) -> datetime | None:
+    value = config.get(key)
+    if value in (None, ""):
+        return None
+    try:
+        parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        raise SettingError(key, f"must be an RFC 3339 date-time, got {value!r}") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
+def _parse_batch(block: Mapping[str, Any]) -> BatchSettings:
+    identifiers = _strings(block, "identifiers", "batch.identifiers")
+    attributes = _strings(block, "attributes", "batch.attributes")
+    if not identifiers and not attributes:
+        raise SettingError("batch.identifiers", "set at least one of batch.identifiers or "
+                                                "batch.attributes")
+    return BatchSettings(
+        api_key=_required(block, "api_key", "batch.api_key"),
+        project_key=_required(block, "project_key", "batch.project_key"),
+        api_url=check_base_url("batch.api_url", block.get("api_url") or "https://api.batch.com"),
+        identifiers=identifiers,
+        attributes=attributes,
+        events=_strings(block, "events", "batch.events"),
+        segment=block.get("segment") or None,
+    )
+
+
+def _parse_apsis(block: Mapping[str, Any]) -> ApsisSettings:
+    attributes = _strings(block, "attributes", "apsis.attributes")
+    tags = _strings(block, "tags", "apsis.tags")
+    if len(attributes) > APSIS_MAX_ATTRIBUTES:
+        raise SettingError("apsis.attributes",
+                           f"at most {APSIS_MAX_ATTRIBUTES} allowed, got {len(attributes)}")
+    if len(tags) > APSIS_MAX_TAGS:
+        raise SettingError("apsis.tags", f"at most {APSIS_MAX_TAGS} allowed, got {len(tags)}")
+    if not attributes and not tags:
+        raise SettingError("apsis.attributes", "set at least one attribute or tag "
+                                               "(APSIS exports no profiles without one)")
+    window_days = block.get("window_days", 7)
+    if (isinstance(window_days, bool) or not isinstance(window_days, int)
+            or not 1 <= window_days <= APSIS_MAX_WINDOW_DAYS):
+        raise SettingError("apsis.window_days",
+                           f"must be an integer from 1 to {APSIS_MAX_WINDOW_DAYS}, "
+                           f"got {window_days!r}")
+    segment_filter = block.get("segment_filter")
+    if segment_filter is not None and not isinstance(segment_filter, Mapping):
+        raise SettingError("apsis.segment_filter", "must be an object")
+    return ApsisSettings(
+        client_id=_required(block, "client_id", "apsis.client_id"),
+        client_secret=_required(block, "client_secret", "apsis.client_secret"),
+        api_url=check_base_url("apsis.api_url", block.get("api_url") or "https://api.apsis.one"),
+        segment_filter=segment_filter,
+        attributes=attributes,
+        tags=tags,
+        events=_strings(block, "events", "apsis.events"),
+        window_days=window_days,
+        min_seconds_between_exports=_number(block, "min_seconds_between_exports",
+                                            "apsis.min_seconds_between_exports", 60.0),
+    )
+
+
+def _parse_braze(block: Mapping[str, Any]) -> BrazeSettings:
+    segment_ids = _strings(block, "segment_ids", "braze.segment_ids")
+    external_ids = _strings(block, "external_ids", "braze.external_ids")
+    control_group = bool(block.get("global_control_group", False))
+    if not segment_ids and not external_ids and not control_group:
+        raise SettingError("braze.segment_ids", "set at least one scope: braze.segment_ids, "
+                                                "braze.global_control_group or braze.external_ids")
+    custom = _strings(block, "custom_attributes_to_export", "braze.custom_attributes_to_export")
+    if len(custom) > BRAZE_MAX_CUSTOM_ATTRIBUTES:
+        raise SettingError("braze.custom_attributes_to_export",
+                           f"at most {BRAZE_MAX_CUSTOM_ATTRIBUTES} allowed, got {len(custom)}")
+    fields = _strings(block, "fields_to_export", "braze.fields_to_export") or BRAZE_DEFAULT_FIELDS
+    if "braze_id" not in fields:
+        fields = (*fields, "braze_id")
+    return BrazeSettings(
+        api_key=_required(block, "api_key", "braze.api_key"),
+        rest_endpoint=check_base_url("braze.rest_endpoint",
+                                     _required(block, "rest_endpoint", "braze.rest_endpoint")),
+        segment_ids=segment_ids,
+        global_control_group=control_group,
+        external_ids=external_ids,
+        fields_to_export=fields,
+        custom_attributes_to_export=custom,
+    )
+
+
+def parse_settings(config: Mapping[str, Any]) -> TapSettings:
+    """Check every setting and return the typed view, or raise `SettingError`."""
+    poll = config.get("poll") or {}
+    if not isinstance(poll, Mapping):
+        raise SettingError("poll", "must be an object")
+    poll_settings = PollSettings(
+        initial_interval=_number(poll, "initial_interval_seconds",
+                                 "poll.initial_interval_seconds", 5.0),
+        max_interval=_number(poll, "max_interval_seconds", "poll.max_interval_seconds", 300.0),
+        timeout=_number(poll, "timeout_seconds", "poll.timeout_seconds", 14400.0),
+    )
+    start, end = _datetime(config, "start_date"), _datetime(config, "end_date")
+    if start and end and start >= end:
+        raise SettingError("end_date", "must be later than start_date")
+    vendors: dict[str, Any] = {}
+    for name, parse in (("batch", _parse_batch), ("apsis", _parse_apsis),
+                        ("braze", _parse_braze)):
+        block = config.get(name)
+        if block is None:
+            vendors[name] = None
+        elif not isinstance(block, Mapping):
+            raise SettingError(name, "must be an object")
+        else:
+            vendors[name] = parse(block)
+    return TapSettings(
+        start_date=start,
+        end_date=end,
+        poll=poll_settings,
+        http_timeout=_number(config, "http_timeout_seconds", "http_timeout_seconds", 300.0)
+        or 300.0,
+        temp_dir=config.get("temp_dir") or None,
+        **vendors,
+    )

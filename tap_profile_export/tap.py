@@ -1,0 +1,83 @@
+"""tap-profile-export: the Tap class, its settings and its vendors."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import signal
+from functools import cached_property
+from types import FrameType
+from typing import Any
+
+from singer_sdk import Stream, Tap
+from singer_sdk.contrib.msgspec import MsgSpecWriter
+from singer_sdk.exceptions import ConfigValidationError
+
+from tap_profile_export.errors import SettingError, SyncInterrupted
+from tap_profile_export.redact import REDACTOR, install_log_redaction
+from tap_profile_export.settings import CONFIG_SCHEMA, TapSettings, parse_settings
+from tap_profile_export.streams import EventsStream, ProfilesStream, ReachabilityEventsStream
+from tap_profile_export.vendors.base import Vendor
+from tap_profile_export.windows import utc_now
+
+LOGGER = logging.getLogger("tap_profile_export")
+
+
+class TapProfileExport(Tap):
+    """Bulk profile exports from Batch.com, APSIS One and Braze as Singer streams."""
+
+    name = "tap-profile-export"
+    config_jsonschema = CONFIG_SCHEMA
+    message_writer_class = MsgSpecWriter
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        install_log_redaction()
+        super().__init__(*args, **kwargs)
+        with contextlib.suppress(SettingError):  # --about and discovery need no valid config
+            REDACTOR.add(*self.settings.secrets)
+
+    def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
+        """JSON-schema validation, then the contract's limits; errors name the setting."""
+        errors = super()._validate_config(raise_errors=raise_errors)
+        try:
+            parse_settings(self.config)
+        except SettingError as exc:
+            if raise_errors:
+                raise ConfigValidationError(str(exc), errors=[str(exc)]) from None
+            errors.append(str(exc))
+        return errors
+
+    @cached_property
+    def settings(self) -> TapSettings:
+        """The validated, typed configuration."""
+        return parse_settings(self.config)
+
+    @cached_property
+    def vendors(self) -> dict[str, Vendor]:
+        """Configured vendors by name (a vendor is enabled when its block is present)."""
+        settings = self.settings
+        now = utc_now()
+        vendors: dict[str, Vendor] = {}
+        if settings.batch:
+            from tap_profile_export.vendors.batch import BatchVendor
+
+            vendors["batch"] = BatchVendor(settings.batch, settings, now)
+        return vendors
+
+    def discover_streams(self) -> list[Stream]:
+        """The four streams; those whose vendors are not configured emit no records."""
+        return [ProfilesStream(self), EventsStream(self), ReachabilityEventsStream(self)]
+
+    def checkpoint(self) -> None:
+        """Write the whole tap state now (skipped when unchanged)."""
+        self.state_writer.write_state(self.state)
+
+    def _handle_termination(self, signum: int, frame: FrameType | None) -> None:
+        """SIGTERM/SIGINT: unwind (temp files removed, state checkpointed), exit non-zero."""
+        raise SyncInterrupted(
+            f"received {signal.Signals(signum).name}; stopped. The last STATE message covers "
+            f"everything read completely; rerun with it to resume.")
+
+
+if __name__ == "__main__":
+    TapProfileExport.cli()

@@ -1,0 +1,265 @@
+"""Batch.com: Profile API export (`POST /2.4/profiles/export`) + Project Export API.
+
+Create → `GET /2.4/exports/view` until SUCCESS → per file part (in `part` order)
+`GET /2.4/exports/download` answers 307 to a pre-signed link, fetched by hand without the
+Batch headers; an expired link (403) is replaced by asking the download endpoint again.
+Files are NDJSON (or a JSON array), gzip or plain.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from datetime import datetime, timedelta, timezone
+from typing import IO, Any
+from urllib.parse import urljoin
+
+from tap_profile_export.errors import ExportFailedError, ReaderError
+from tap_profile_export.exports import (
+    ExportPart,
+    ExportRunner,
+    ExportSpec,
+    Readiness,
+    RecreateExport,
+)
+from tap_profile_export.http import HttpClient
+from tap_profile_export.readers import iter_records
+from tap_profile_export.settings import BatchSettings, TapSettings
+from tap_profile_export.vendors.base import inflight_windows
+from tap_profile_export.windows import split_windows, to_rfc3339
+
+LOGGER = logging.getLogger("tap_profile_export.batch")
+API_VERSION = "2.4"
+LOOKBACK = timedelta(days=90)
+LOOKBACK_MARGIN = timedelta(hours=1)
+REACHABILITY_FLOOR = datetime(2024, 10, 10, tzinfo=timezone.utc)
+REDIRECTS = (301, 302, 303, 307, 308)
+MAX_LINK_REFRESHES = 3
+KINDS = {"profiles": "attributes", "events": "events", "reachability_events": "reachability"}
+EXPORT_TYPES = {"attributes": "ATTRIBUTES", "events": "EVENTS", "reachability": "REACHABILITY"}
+
+
+class BatchAdapter:
+    """The Batch steps of the export lifecycle."""
+
+    vendor = "batch"
+
+    def __init__(self, settings: BatchSettings, http: HttpClient) -> None:
+        self.settings = settings
+        self.http = http
+        self._base = f"{settings.api_url}/{API_VERSION}"
+
+    def create(self, spec: ExportSpec) -> dict[str, Any]:
+        """POST the export request; the handle is the export id."""
+        response = self.http.request("POST", f"{self._base}/profiles/export",
+                                     what=f"create {spec.kind} export", json=spec.request)
+        export_id = _json(response, spec.label).get("id")
+        if not isinstance(export_id, str) or not export_id:
+            raise ExportFailedError(f"{spec.label}: Batch answered without an export id")
+        return {"export_id": export_id}
+
+    def check(self, spec: ExportSpec, handle: dict[str, Any]) -> Readiness:
+        """One `exports/view` call."""
+        export_id = handle["export_id"]
+        response = self.http.request("GET", f"{self._base}/exports/view",
+                                     what=f"export {export_id} status", params={"id": export_id},
+                                     accept=(404,))
+        if response.status_code == 404:
+            raise RecreateExport(f"Batch no longer knows export {export_id} (HTTP 404)")
+        body = _json(response, spec.label)
+        status = str(body.get("status") or "UNKNOWN").upper()
+        if status == "ERROR":
+            raise ExportFailedError(f"{spec.label}: Batch reports export {export_id} failed "
+                                    f"(status ERROR); check the request in the Batch dashboard")
+        if status != "SUCCESS":
+            return Readiness(False, status)
+        files = sorted(body.get("files") or [], key=lambda f: int(f.get("part") or 0))
+        total = len(files)
+        parts = [ExportPart(key=str(f["id"]), label=f"part {f.get('part')}/{total} ({f['id']})",
+                            size=f.get("size"), ref=f) for f in files]
+        return Readiness(True, status, parts)
+
+    @contextmanager
+    def open_part(self, spec: ExportSpec, handle: dict[str, Any],
+                  part: ExportPart) -> Iterator[IO[bytes]]:
+        """Resolve the 307 link and stream the file from the storage host, without credentials."""
+        what = f"export {handle['export_id']} {part.label} download"
+        for _ in range(MAX_LINK_REFRESHES + 1):
+            link = self.http.request("GET", f"{self._base}/exports/download", what=what + " link",
+                                     params={"id": part.key}, accept=REDIRECTS, stream=True)
+            if link.status_code not in REDIRECTS:  # served directly: be lenient
+                yield _raw(link)
+                return
+            location = link.headers.get("Location")
+            link.close()
+            if not location:
+                raise ExportFailedError(f"{spec.label}: {what}: 307 without a Location header")
+            url = urljoin(link.url, location)
+            download = self.http.request("GET", url, what=what, authenticated=False,
+                                         accept=(403,), stream=True)
+            if download.status_code == 403:
+                download.close()
+                LOGGER.info("%s: %s: download link refused (expired); asking for a fresh one",
+                            spec.label, part.label)
+                continue
+            try:
+                yield _raw(download)
+            finally:
+                download.close()
+            return
+        raise ExportFailedError(f"{spec.label}: {what}: {MAX_LINK_REFRESHES + 1} fresh download "
+                                f"links in a row were refused (HTTP 403)")
+
+    def read_part(self, spec: ExportSpec, entry: dict[str, Any], stream: IO[bytes],
+                  source: str) -> Iterator[dict[str, Any]]:
+        """Parse the file and map each line to a record of `spec.stream`."""
+        mapper = MAPPERS[spec.stream]
+        exported_at = entry["created_at"]
+        for line_no, row in enumerate(iter_records(stream, source), 1):
+            try:
+                yield mapper(row, exported_at)
+            except (KeyError, TypeError, AttributeError) as exc:
+                raise ReaderError(source, f"unexpected record shape ({type(exc).__name__}: "
+                                          f"{exc})", line=line_no) from None
+
+    def resume_problem(self, spec: ExportSpec, entry: dict[str, Any]) -> str | None:
+        """Batch exports stay viewable; `check` answers 404 if one is gone."""
+        return None
+
+
+class BatchVendor:
+    """Plans Batch exports for the profiles, events and reachability_events streams."""
+
+    name = "batch"
+
+    def __init__(self, settings: BatchSettings, tap_settings: TapSettings, now: datetime) -> None:
+        self.settings = settings
+        self.tap_settings = tap_settings
+        self.now = now
+        http = HttpClient(
+            vendor="batch", api_url=settings.api_url, timeout=tap_settings.http_timeout,
+            retry_base_seconds=min(1.0, max(tap_settings.poll.initial_interval, 0.01)),
+            auth_headers=lambda: {"Authorization": f"Bearer {settings.api_key}",
+                                  "X-Batch-Project": settings.project_key})
+        self.adapter = BatchAdapter(settings, http)
+        self.runner = ExportRunner(self.adapter, tap_settings.poll)
+
+    def partitions(self, stream: str) -> list[dict[str, Any]]:
+        """Batch feeds all three of its streams with one partition each."""
+        return [{"source": "batch"}] if stream in KINDS else []
+
+    def plan(self, stream: str, context: Mapping[str, Any], bookmark: datetime | None,
+             exports: Mapping[str, Any]) -> list[ExportSpec]:
+        """One attributes snapshot, or the event window from the bookmark to the end date."""
+        kind = KINDS[stream]
+        base: dict[str, Any] = {"export_type": EXPORT_TYPES[kind],
+                                "identifiers": list(self.settings.identifiers)}
+        if kind == "attributes":
+            body = {**base, "attributes": list(self.settings.attributes)}
+            if self.settings.segment:
+                body["filter"] = {"segment": self.settings.segment}
+            return [ExportSpec("batch", stream, kind, request=body)]
+        end = self.tap_settings.end_date or self.now
+        start = self._clamped_start(kind, bookmark or self.tap_settings.start_date, end)
+        specs = []
+        for window in split_windows(start, end, None, inflight_windows(exports, kind)):
+            body = {**base, "from": to_rfc3339(window[0]), "to": to_rfc3339(window[1])}
+            if kind == "events" and self.settings.events:
+                body["events"] = list(self.settings.events)
+            specs.append(ExportSpec("batch", stream, kind, window=window, request=body))
+        return specs
+
+    def _clamped_start(self, kind: str, wanted: datetime | None, end: datetime) -> datetime:
+        earliest = self.now - LOOKBACK + LOOKBACK_MARGIN
+        if kind == "reachability":
+            earliest = max(earliest, REACHABILITY_FLOOR)
+        if wanted is None:
+            LOGGER.info("batch %s: no bookmark or start_date; starting at the earliest time Batch "
+                        "still serves, %s", kind, to_rfc3339(earliest))
+            return min(earliest, end)
+        if wanted < earliest:
+            LOGGER.warning("batch %s: %s is before what Batch still serves (90-day lookback%s); "
+                           "skipping %s → %s, which can no longer be exported",
+                           kind, to_rfc3339(wanted),
+                           ", none before 2024-10-10" if kind == "reachability" else "",
+                           to_rfc3339(wanted), to_rfc3339(earliest))
+            return min(earliest, end)
+        return wanted
+
+    def close(self) -> None:
+        """Close the HTTP session."""
+        self.adapter.http.close()
+
+
+def _json(response: Any, label: str) -> dict[str, Any]:
+    try:
+        body = response.json()
+    except ValueError:
+        raise ExportFailedError(f"{label}: Batch answered HTTP {response.status_code} with a "
+                                f"body that is not JSON") from None
+    if not isinstance(body, dict):
+        raise ExportFailedError(f"{label}: Batch answered with unexpected JSON")
+    return body
+
+
+def _raw(response: Any) -> IO[bytes]:
+    raw = response.raw
+    raw.decode_content = False  # gzip is detected by magic bytes, not by headers
+    return raw
+
+
+# --- mappers: Batch line → record of CONTRACT.md section 5 -------------------------------------
+
+_EVENT_KEYS = frozenset({"id", "name", "timestamp", "attributes"})
+_REACH_KEYS = frozenset({"id", "channel", "export_type", "timestamp", "reasons",
+                         "has_phone_number", "has_email_address", "sms_marketing",
+                         "email_marketing", "is_optin", "platform"})
+
+
+def _profile_id(identifiers: Mapping[str, Any]) -> str:
+    profile_id = identifiers.get("profile_id") or identifiers.get("custom_id")
+    if not profile_id:
+        raise KeyError("identifiers.profile_id (and no custom_id)")
+    return str(profile_id)
+
+
+def map_profile(row: Mapping[str, Any], exported_at: str) -> dict[str, Any]:
+    """Attributes line → `profiles` record."""
+    identifiers = row.get("identifiers") or {}
+    return {"source": "batch", "profile_id": _profile_id(identifiers),
+            "custom_id": identifiers.get("custom_id"), "identifiers": identifiers,
+            "attributes": row.get("attributes") or {}, "tags": None, "sections": None,
+            "exported_at": exported_at}
+
+
+def map_event(row: Mapping[str, Any], exported_at: str) -> dict[str, Any]:
+    """Events line → `events` record."""
+    identifiers = row.get("identifiers") or {}
+    event = row["event"]
+    extra = {k: v for k, v in event.items() if k not in _EVENT_KEYS}
+    return {"source": "batch", "event_id": str(event["id"]),
+            "profile_id": identifiers.get("profile_id"), "custom_id": identifiers.get("custom_id"),
+            "name": event.get("name"), "timestamp": event["timestamp"], "created_at": None,
+            "section_id": None, "correlation_id": None, "attributes": event.get("attributes"),
+            "data": None, "identifiers": identifiers, "extra": extra or None}
+
+
+def map_reachability(row: Mapping[str, Any], exported_at: str) -> dict[str, Any]:
+    """Reachability line → `reachability_events` record (`channel` or `export_type` key)."""
+    identifiers = row.get("identifiers") or {}
+    event = row["event"]
+    extra = {k: v for k, v in event.items() if k not in _REACH_KEYS}
+    return {"event_id": str(event["id"]), "timestamp": event["timestamp"],
+            "channel": event.get("channel") or event.get("export_type"),
+            "reasons": event.get("reasons"), "has_phone_number": event.get("has_phone_number"),
+            "has_email_address": event.get("has_email_address"),
+            "sms_marketing": event.get("sms_marketing"),
+            "email_marketing": event.get("email_marketing"), "is_optin": event.get("is_optin"),
+            "platform": event.get("platform"), "profile_id": identifiers.get("profile_id"),
+            "custom_id": identifiers.get("custom_id"),
+            "installation_id": identifiers.get("installation_id"), "identifiers": identifiers,
+            "extra": extra or None}
+
+
+MAPPERS = {"profiles": map_profile, "events": map_event, "reachability_events": map_reachability}
