@@ -8,7 +8,8 @@ import threading
 from urllib.parse import urlsplit, urlunsplit
 
 MASK = "***"
-_URL_QUERY = re.compile(r"(\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s?#\"'<>]*)\?[^\s\"'<>]*")
+# A query string (`?k=v…`) right after a URL or a request path, as urllib3 logs them.
+_QUERY = re.compile(r"(?<=[\w/.~%-])\?[^\s\"'<>?]*=[^\s\"'<>]*")
 _BEARER = re.compile(r"(?i)\b(bearer)\s+[A-Za-z0-9._~+/=-]+")
 
 
@@ -35,8 +36,8 @@ class Redactor:
         pattern = self._pattern
         if pattern is not None:
             text = pattern.sub(MASK, text)
-        if "://" in text:
-            text = _URL_QUERY.sub(rf"\1?{MASK}", text)
+        if "?" in text:
+            text = _QUERY.sub(f"?{MASK}", text)
         if "earer" in text:
             text = _BEARER.sub(rf"\1 {MASK}", text)
         return text

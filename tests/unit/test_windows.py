@@ -1,0 +1,34 @@
+"""Window splitting: contiguous, half-open, capped, resumed windows kept."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+from tap_profile_export.windows import parse_rfc3339, split_windows, to_rfc3339
+
+T0 = datetime(2025, 1, 1, tzinfo=timezone.utc)
+
+
+def test_windows_are_contiguous_and_capped() -> None:
+    end = T0 + timedelta(days=20, hours=5)
+    windows = split_windows(T0, end, 7)
+    assert [w[1] - w[0] for w in windows] == [timedelta(days=7)] * 2 + [timedelta(days=6, hours=5)]
+    assert windows[0][0] == T0 and windows[-1][1] == end
+    assert all(a[1] == b[0] for a, b in zip(windows, windows[1:]))
+
+
+def test_no_cap_gives_one_window_and_empty_range_none() -> None:
+    assert split_windows(T0, T0 + timedelta(days=40), None) == [(T0, T0 + timedelta(days=40))]
+    assert split_windows(T0, T0, 7) == []
+
+
+def test_pinned_in_flight_window_is_kept() -> None:
+    pinned = (T0, T0 + timedelta(days=3))
+    windows = split_windows(T0, T0 + timedelta(days=10), 7, [pinned])
+    assert windows == [pinned, (T0 + timedelta(days=3), T0 + timedelta(days=10))]
+
+
+def test_rfc3339_round_trip() -> None:
+    assert to_rfc3339(parse_rfc3339("2025-01-02T03:04:05+00:00")) == "2025-01-02T03:04:05Z"
+    assert parse_rfc3339("2025-01-02T03:04:05") == datetime(2025, 1, 2, 3, 4, 5,
+                                                            tzinfo=timezone.utc)
