@@ -55,7 +55,7 @@ def test_malformed_line_names_source_and_line() -> None:
 
 def test_truncated_gzip_is_an_error_not_a_short_read() -> None:
     data = gzip.compress(ndjson(ROWS))
-    with pytest.raises(TruncatedInputError, match="part 3.*truncated"):
+    with pytest.raises(TruncatedInputError, match=r"part 3.*truncated"):
         list(iter_records(io.BytesIO(data[: len(data) // 2]), "part 3"))
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import datetime, timedelta, timezone
 
 from tap_profile_export.windows import parse_rfc3339, split_windows, to_rfc3339
@@ -14,7 +15,7 @@ def test_windows_are_contiguous_and_capped() -> None:
     windows = split_windows(T0, end, 7)
     assert [w[1] - w[0] for w in windows] == [timedelta(days=7)] * 2 + [timedelta(days=6, hours=5)]
     assert windows[0][0] == T0 and windows[-1][1] == end
-    assert all(a[1] == b[0] for a, b in zip(windows, windows[1:]))
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(windows))
 
 
 def test_no_cap_gives_one_window_and_empty_range_none() -> None:
