@@ -1,0 +1,158 @@
+"""The export lifecycle against a scripted in-memory adapter: back-off, deadline, resume,
+interrupted downloads, bounded re-creation."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import IO, Any
+
+import pytest
+import requests
+
+from tap_profile_export.errors import ExportFailedError, ExportTimeoutError
+from tap_profile_export.exports import (
+    ExportPart,
+    ExportRunner,
+    ExportSpec,
+    Readiness,
+    RecreateExport,
+)
+from tap_profile_export.settings import PollSettings
+
+SPEC = ExportSpec("fake", "events", "events", scope="s")
+POLL = PollSettings(1, 8, 100)
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.sleeps: list[float] = []
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class FlakyStream(io.RawIOBase):
+    """Serves `data`, raising a connection error once after `fail_at` bytes."""
+
+    def __init__(self, data: bytes, fail_at: int | None) -> None:
+        self._data, self._pos, self._fail_at = data, 0, fail_at
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        if self._fail_at is not None and self._pos >= self._fail_at:
+            raise requests.exceptions.ChunkedEncodingError("connection reset")
+        end = len(self._data) if self._fail_at is None else self._fail_at
+        chunk = self._data[self._pos:min(end, self._pos + 7)]
+        buffer[:len(chunk)] = chunk
+        self._pos += len(chunk)
+        return len(chunk)
+
+
+class FakeAdapter:
+    vendor = "fake"
+
+    def __init__(self, ready_after: int = 0, parts: int = 2, rows: int = 5) -> None:
+        self.ready_after = ready_after
+        self.checks = 0
+        self.created: list[str] = []
+        self.rows = rows
+        self.parts = [ExportPart(key=f"f{i}", label=f"part {i}/{parts}") for i in range(1, parts + 1)]
+        self.fail_once_at: dict[str, int] = {}
+        self.recreate_on_check = 0
+        self.opened: list[str] = []
+
+    def create(self, spec: ExportSpec) -> dict[str, Any]:
+        self.created.append(spec.key)
+        return {"export_id": f"x{len(self.created)}"}
+
+    def check(self, spec: ExportSpec, handle: dict[str, Any]) -> Readiness:
+        self.checks += 1
+        if self.recreate_on_check:
+            self.recreate_on_check -= 1
+            raise RecreateExport("gone (HTTP 404)")
+        if self.checks <= self.ready_after:
+            return Readiness(False, "RUNNING")
+        return Readiness(True, "SUCCESS", self.parts)
+
+    @contextmanager
+    def open_part(self, spec: ExportSpec, handle: dict[str, Any],
+                  part: ExportPart) -> Iterator[IO[bytes]]:
+        self.opened.append(part.key)
+        data = b"".join(b"%s-%d\n" % (part.key.encode(), i) for i in range(self.rows))
+        yield FlakyStream(data, self.fail_once_at.pop(part.key, None))  # type: ignore[misc]
+
+    def read_part(self, spec: ExportSpec, entry: dict[str, Any], stream: IO[bytes],
+                  source: str) -> Iterator[dict[str, Any]]:
+        for line in io.BufferedReader(stream):  # type: ignore[arg-type]
+            yield {"id": line.strip().decode()}
+
+    def resume_problem(self, spec: ExportSpec, entry: dict[str, Any]) -> str | None:
+        return None
+
+
+def run(adapter: FakeAdapter, exports: dict[str, Any] | None = None,
+        poll: PollSettings = POLL) -> tuple[list[str], FakeClock, list[str]]:
+    clock = FakeClock()
+    runner = ExportRunner(adapter, poll, sleep=clock.sleep, clock=clock)  # type: ignore[arg-type]
+    checkpoints: list[str] = []
+    exports = {} if exports is None else exports
+    records = [r["id"] for r in runner.run(SPEC, exports, lambda: checkpoints.append(
+        repr(exports)))]
+    return records, clock, checkpoints
+
+
+def test_waits_with_doubling_backoff_capped() -> None:
+    records, clock, _ = run(FakeAdapter(ready_after=6))
+    assert clock.sleeps == [1, 2, 4, 8, 8, 8]
+    assert records == [f"f{p}-{i}" for p in (1, 2) for i in range(5)]
+
+
+def test_deadline_names_export_and_wait() -> None:
+    with pytest.raises(ExportTimeoutError, match=r"fake events export \(s\): export x1 not ready "
+                                                 r"after 10s \(poll.timeout_seconds=10"):
+        run(FakeAdapter(ready_after=1000), poll=PollSettings(1, 4, 10))
+
+
+def test_checkpoint_after_create_and_each_part() -> None:
+    exports: dict[str, Any] = {}
+    _, _, checkpoints = run(FakeAdapter(), exports)
+    assert len(checkpoints) == 3
+    assert "'parts_done': []" in checkpoints[0] and "x1" in checkpoints[0]
+    assert "'parts_done': ['f1', 'f2']" in checkpoints[2]
+
+
+def test_resume_skips_parts_already_read_and_creates_nothing() -> None:
+    adapter = FakeAdapter()
+    exports = {SPEC.key: {"handle": {"export_id": "old"}, "parts_done": ["f1"],
+                          "created_at": "2025-01-01T00:00:00Z"}}
+    records, _, _ = run(adapter, exports)
+    assert adapter.created == [] and adapter.opened == ["f2"]
+    assert records == [f"f2-{i}" for i in range(5)]
+
+
+def test_interrupted_download_is_reopened_without_duplicates() -> None:
+    adapter = FakeAdapter(rows=10)
+    adapter.fail_once_at = {"f1": 30}
+    records, _, _ = run(adapter)
+    assert adapter.opened == ["f1", "f1", "f2"]
+    assert records == [f"f{p}-{i}" for p in (1, 2) for i in range(10)]
+
+
+def test_recreate_is_bounded() -> None:
+    adapter = FakeAdapter()
+    adapter.recreate_on_check = 2
+    records, _, _ = run(adapter)
+    assert len(adapter.created) == 3 and len(records) == 10
+    adapter = FakeAdapter()
+    adapter.recreate_on_check = 10
+    with pytest.raises(ExportFailedError, match="gave up after creating 4 exports"):
+        run(adapter)
