@@ -105,3 +105,13 @@ class ReachabilityEventsStream(ExportStream):
     replication_key = "timestamp"
     schema = schemas.REACHABILITY_EVENTS
     sources = ("batch",)
+
+
+class BrazeUsersStream(ExportStream):
+    """`braze_users`: one record per user per export scope (snapshot)."""
+
+    name = "braze_users"
+    primary_keys: ClassVar[list[str]] = ["export_scope", "braze_id"]
+    replication_key = None
+    schema = schemas.BRAZE_USERS
+    sources = ("braze",)

@@ -16,7 +16,12 @@ from singer_sdk.exceptions import ConfigValidationError
 from tap_profile_export.errors import SettingError, SyncInterrupted
 from tap_profile_export.redact import REDACTOR, install_log_redaction
 from tap_profile_export.settings import CONFIG_SCHEMA, TapSettings, parse_settings
-from tap_profile_export.streams import EventsStream, ProfilesStream, ReachabilityEventsStream
+from tap_profile_export.streams import (
+    BrazeUsersStream,
+    EventsStream,
+    ProfilesStream,
+    ReachabilityEventsStream,
+)
 from tap_profile_export.vendors.base import Vendor
 from tap_profile_export.windows import utc_now
 
@@ -62,11 +67,20 @@ class TapProfileExport(Tap):
             from tap_profile_export.vendors.batch import BatchVendor
 
             vendors["batch"] = BatchVendor(settings.batch, settings, now)
+        if settings.apsis:
+            from tap_profile_export.vendors.apsis import ApsisVendor
+
+            vendors["apsis"] = ApsisVendor(settings.apsis, settings, now)
+        if settings.braze:
+            from tap_profile_export.vendors.braze import BrazeVendor
+
+            vendors["braze"] = BrazeVendor(settings.braze, settings, now)
         return vendors
 
     def discover_streams(self) -> list[Stream]:
         """The four streams; those whose vendors are not configured emit no records."""
-        return [ProfilesStream(self), EventsStream(self), ReachabilityEventsStream(self)]
+        return [ProfilesStream(self), EventsStream(self), ReachabilityEventsStream(self),
+                BrazeUsersStream(self)]
 
     def checkpoint(self) -> None:
         """Write the whole tap state now (skipped when unchanged)."""
