@@ -58,6 +58,11 @@ CONFIG_SCHEMA = th.PropertiesList(
     ),
     th.Property("http_timeout_seconds", th.NumberType, default=300,
                 description="Socket read timeout for API calls and downloads, in seconds."),
+    th.Property("type_conformance", th.StringType, default="recursive",
+                allowed_values=["recursive", "root_only", "none"],
+                description="How much the SDK re-checks record types against the schema: "
+                            "'recursive' (SDK default), 'root_only', or 'none' (fastest; the "
+                            "tap already emits JSON-native values)."),
     th.Property("temp_dir", th.StringType,
                 description="Directory for spooled archives (default: the system temp dir)."),
     th.Property(
@@ -182,6 +187,7 @@ class TapSettings:
     poll: PollSettings
     http_timeout: float
     temp_dir: str | None
+    type_conformance: str
     batch: BatchSettings | None
     apsis: ApsisSettings | None
     braze: BrazeSettings | None
@@ -255,6 +261,13 @@ def _datetime(config: Mapping[str, Any], key: str) -> datetime | None:
     except ValueError:
         raise SettingError(key, f"must be an RFC 3339 date-time, got {value!r}") from None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
+def _choice(config: Mapping[str, Any], key: str, choices: tuple[str, ...]) -> str:
+    value = config.get(key) or choices[0]
+    if value not in choices:
+        raise SettingError(key, f"must be one of {', '.join(choices)}, got {value!r}")
+    return str(value)
 
 
 def _parse_batch(block: Mapping[str, Any]) -> BatchSettings:
@@ -365,5 +378,6 @@ def parse_settings(config: Mapping[str, Any]) -> TapSettings:
         http_timeout=_number(config, "http_timeout_seconds", "http_timeout_seconds", 300.0)
         or 300.0,
         temp_dir=config.get("temp_dir") or None,
+        type_conformance=_choice(config, "type_conformance", ("recursive", "root_only", "none")),
         **vendors,
     )

@@ -8,6 +8,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from singer_sdk import Stream
+from singer_sdk.helpers.conform import TypeConformanceLevel
 
 from tap_profile_export import schemas
 from tap_profile_export.windows import parse_rfc3339, to_rfc3339
@@ -25,6 +26,12 @@ class ExportStream(Stream):
     sources: ClassVar[tuple[str, ...]] = ()
     #: Context key that names the vendor of a partition.
     source_key: ClassVar[str] = "source"
+
+    def __init__(self, tap: TapProfileExport) -> None:
+        super().__init__(tap)
+        level = str(tap.config.get("type_conformance") or "recursive").upper()
+        if level in TypeConformanceLevel.__members__:
+            self.TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel[level]
 
     @property
     def export_tap(self) -> TapProfileExport:
