@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import re
 import zlib
 from collections.abc import Iterator
 from typing import IO, Any, cast
@@ -21,6 +22,7 @@ from tap_profile_export.errors import InvalidJSONError, ReaderError, TruncatedIn
 
 BUFFER_SIZE = 1 << 20
 GZIP_MAGIC = b"\x1f\x8b"
+_WRAPPER_KEY = re.compile(rb'\s*\{\s*"([^"\\]*)"\s*:')
 ZIP_MAGIC = b"PK"
 _CORRUPT_COMPRESSION: tuple[type[BaseException], ...] = (
     gzip.BadGzipFile, zlib.error, cast("type[BaseException]", isal_zlib.IsalError),
@@ -136,15 +138,25 @@ def _iter_json_array(stream: IO[bytes], source: str) -> Iterator[dict[str, Any]]
 
 
 def iter_object_items(raw: IO[bytes], source: str,
-                      prefix: str = "") -> Iterator[tuple[str, Any]]:
-    """Yield `(key, value)` of the JSON object at `prefix` of one (possibly gzip) document."""
-    buffered_raw = buffered(raw)
+                      wrapped_under: str | None = None) -> Iterator[tuple[str, Any]]:
+    """Yield `(key, value)` of the top-level JSON object of one (possibly gzip) document.
+
+    With `wrapped_under="profiles"`, a document shaped `{"profiles": {…}, "metadata": …}`
+    is read from its `profiles` object instead (sniffed from the first key).
+    """
+    counter: CountingReader | None = None
     try:
-        counter = CountingReader(decompressed(buffered_raw))
-        yield from ijson.kvitems(counter, prefix, use_float=True)
+        counter = CountingReader(decompressed(buffered(raw)))
+        stream = io.BufferedReader(counter, BUFFER_SIZE)
+        prefix = ""
+        if wrapped_under:
+            first_key = _WRAPPER_KEY.match(stream.peek(4096))
+            if first_key and first_key.group(1).decode() in (wrapped_under, "metadata"):
+                prefix = wrapped_under
+        yield from ijson.kvitems(stream, prefix, use_float=True)
     except ijson.common.IncompleteJSONError as exc:
         raise InvalidJSONError(source, f"invalid or truncated JSON ({str(exc).strip()[:120]})",
-                               offset=counter.bytes_read) from None
+                               offset=counter.bytes_read if counter else 0) from None
     except EOFError:
         raise TruncatedInputError(source, "gzip stream ended early (truncated file?)") from None
     except _CORRUPT_COMPRESSION as exc:
