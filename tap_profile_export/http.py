@@ -30,6 +30,11 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
 MAX_SERVER_WAIT_SECONDS = 900.0
 
 
+def retry_base_for(poll_initial_interval: float) -> float:
+    """First retry delay: the poll interval, between 10 ms (tests) and 1 s (production)."""
+    return min(1.0, max(poll_initial_interval, 0.01))
+
+
 def origin_of(url: str) -> str:
     """`scheme://host[:port]`, lower-cased, with default ports made explicit."""
     parts = urlsplit(url)

@@ -31,7 +31,7 @@ from tap_profile_export.exports import (
     Readiness,
     RecreateExport,
 )
-from tap_profile_export.http import HttpClient
+from tap_profile_export.http import HttpClient, retry_base_for
 from tap_profile_export.readers import iter_object_items
 from tap_profile_export.redact import REDACTOR, safe_url
 from tap_profile_export.settings import ApsisSettings, TapSettings
@@ -312,7 +312,7 @@ class ApsisVendor:
         self.settings = settings
         self.tap_settings = tap_settings
         self.now = now
-        base = min(1.0, max(tap_settings.poll.initial_interval, 0.01))
+        base = retry_base_for(tap_settings.poll.initial_interval)
         token_http = HttpClient(vendor="apsis", api_url=settings.api_url, auth_headers=dict,
                                 timeout=tap_settings.http_timeout, retry_base_seconds=base)
         self.tokens = TokenProvider(settings, token_http)

@@ -1,0 +1,346 @@
+"""Braze user exports: segment, global control group (asynchronous) and ids (synchronous).
+
+Asynchronous exports answer with a pre-signed `url` that is probed **without** Braze
+credentials: 403/404 means not ready yet; 200 serves a ZIP of NDJSON members (or gzip NDJSON).
+The body is spooled to a temporary file (ZIP needs random access) and every member streamed.
+A link refused after it had been ready has expired: a new export is created.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import shutil
+import tempfile
+import zipfile
+import zlib
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from datetime import datetime, timedelta, timezone
+from typing import IO, Any, cast
+
+import orjson
+import requests
+
+from tap_profile_export.errors import (
+    ExportFailedError,
+    InvalidJSONError,
+    ReaderError,
+    TapProfileExportError,
+)
+from tap_profile_export.exports import (
+    ExportPart,
+    ExportRunner,
+    ExportSpec,
+    Readiness,
+    RecreateExport,
+)
+from tap_profile_export.http import HttpClient, retry_base_for
+from tap_profile_export.progress import human_bytes
+from tap_profile_export.readers import GZIP_MAGIC, ZIP_MAGIC, iter_records
+from tap_profile_export.settings import BrazeSettings, TapSettings
+from tap_profile_export.windows import parse_rfc3339
+
+LOGGER = logging.getLogger("tap_profile_export.braze")
+IDS_CHUNK = 50
+LINK_LIFETIME = timedelta(hours=4)
+LINK_MARGIN = timedelta(minutes=30)
+SPOOL_CHUNK = 1 << 20
+DISK_MARGIN_BYTES = 64 << 20
+_BRAZE_TIME = re.compile(r"^(\d{4}-\d{2}-\d{2}) (\d{2}:\d{2}:\d{2}(?:\.\d+)?) UTC$")
+TIMESTAMP_FIELDS = ("created_at", "push_opted_in_at", "uninstalled_at")
+KNOWN_FIELDS = frozenset({
+    "apps", "attributed_ad", "attributed_adgroup", "attributed_campaign", "attributed_source",
+    "braze_id", "campaigns_received", "canvases_received", "cards_clicked", "country",
+    "created_at", "custom_attributes", "custom_events", "devices", "dob", "email",
+    "email_subscribe", "external_id", "first_name", "gender", "home_city", "language",
+    "last_coordinates", "last_name", "phone", "purchases", "push_opted_in_at", "push_subscribe",
+    "push_tokens", "random_bucket", "time_zone", "total_revenue", "uninstalled_at",
+    "user_aliases",
+})
+
+
+class BrazeAdapter:
+    """The Braze steps of the export lifecycle."""
+
+    vendor = "braze"
+
+    def __init__(self, settings: BrazeSettings, http: HttpClient, temp_dir: str | None) -> None:
+        self.settings = settings
+        self.http = http
+        self.temp_dir = temp_dir
+        self._ready: dict[str, requests.Response] = {}
+
+    # -- create ----------------------------------------------------------------------------
+
+    def create(self, spec: ExportSpec) -> dict[str, Any]:
+        """POST the segment / control-group export; the ids export needs no creation."""
+        if spec.kind == "ids":
+            return {"export_id": "ids", "chunks": _chunks(self.settings.external_ids)}
+        body: dict[str, Any] = {"fields_to_export": list(self.settings.fields_to_export)}
+        if spec.kind == "segment":
+            body["segment_id"] = spec.scope.split(":", 1)[1] if spec.scope else ""
+            path = "/users/export/segment"
+        else:
+            path = "/users/export/global_control_group"
+        if self.settings.custom_attributes_to_export:
+            body["custom_attributes_to_export"] = list(self.settings.custom_attributes_to_export)
+        response = self.http.request("POST", f"{self.settings.rest_endpoint}{path}",
+                                     what=f"create {spec.scope} export", json=body,
+                                     max_attempts=10)
+        answer = _json(response, spec.label)
+        url = answer.get("url")
+        if not isinstance(url, str) or not url:
+            raise ExportFailedError(
+                f"{spec.label}: Braze answered without a download url (exports to your own "
+                f"S3/Azure/GCS bucket are not supported by this tap)")
+        return {"export_id": str(answer.get("object_prefix") or spec.scope), "url": url}
+
+    # -- readiness -------------------------------------------------------------------------
+
+    def check(self, spec: ExportSpec, handle: dict[str, Any]) -> Readiness:
+        """Probe the signed URL without credentials (403/404: not ready)."""
+        if spec.kind == "ids":
+            chunks = handle["chunks"]
+            return Readiness(True, "READY", [
+                ExportPart(key=f"chunk-{i}", label=f"ids chunk {i}/{len(chunks)}", ref=chunk)
+                for i, chunk in enumerate(chunks, 1)])
+        response = self._probe(spec, handle)
+        if response.status_code in (403, 404):
+            expired = "ExpiredToken" in response.text or "expired" in response.text.lower()
+            response.close()
+            if expired or handle.get("was_ready"):
+                raise RecreateExport(f"Braze export {handle['export_id']}: download link expired")
+            return Readiness(False, f"NOT_READY (HTTP {response.status_code})")
+        handle["was_ready"] = True
+        self._ready[handle["url"]] = response
+        size = response.headers.get("Content-Length")
+        return Readiness(True, "READY", [ExportPart(key="archive", label="archive",
+                                                    size=int(size) if size else None)])
+
+    def _probe(self, spec: ExportSpec, handle: dict[str, Any]) -> requests.Response:
+        return self.http.request("GET", handle["url"], authenticated=False, stream=True,
+                                 what=f"{spec.scope} export {handle['export_id']} download",
+                                 accept=(403, 404))
+
+    # -- download --------------------------------------------------------------------------
+
+    @contextmanager
+    def open_part(self, spec: ExportSpec, handle: dict[str, Any],
+                  part: ExportPart) -> Iterator[IO[bytes]]:
+        """ids: POST one chunk. Archives: spool the body to a temp file, then yield it."""
+        if spec.kind == "ids":
+            response = self.http.request(
+                "POST", f"{self.settings.rest_endpoint}/users/export/ids",
+                what=f"ids export {part.label}",
+                json={"external_ids": part.ref,
+                      "fields_to_export": list(self.settings.fields_to_export)})
+            yield cast(IO[bytes], _BytesReader(response.content))
+            return
+        ready = self._ready.pop(handle["url"], None)
+        response = ready if ready is not None else self._probe(spec, handle)
+        if response.status_code != 200:
+            response.close()
+            raise RecreateExport(f"Braze export {handle['export_id']}: download link refused "
+                                 f"(HTTP {response.status_code}) after it had been ready")
+        spool = self._spool(spec, response)
+        try:
+            yield cast(IO[bytes], spool)
+        finally:
+            spool.close()
+
+    def _spool(self, spec: ExportSpec, response: requests.Response) -> IO[bytes]:
+        directory = self.temp_dir or tempfile.gettempdir()
+        length = int(response.headers.get("Content-Length") or 0)
+        free = shutil.disk_usage(directory).free
+        if length and length + DISK_MARGIN_BYTES > free:
+            response.close()
+            raise TapProfileExportError(
+                f"{spec.label}: the archive needs {human_bytes(length)} of temporary space but "
+                f"{directory} has {human_bytes(free)} free; point temp_dir at a larger disk")
+        # Unlinked at once on Linux: nothing is left behind, even after SIGKILL.
+        spool = tempfile.TemporaryFile(dir=directory, prefix="tap-profile-export-braze-")  # noqa: SIM115
+        try:
+            raw = response.raw
+            while chunk := raw.read(SPOOL_CHUNK, decode_content=False):
+                spool.write(chunk)
+            spool.seek(0)
+        except BaseException:
+            spool.close()
+            raise
+        finally:
+            response.close()
+        return cast(IO[bytes], spool)
+
+    def read_part(self, spec: ExportSpec, entry: dict[str, Any], stream: IO[bytes],
+                  source: str) -> Iterator[dict[str, Any]]:
+        """Users of one ids chunk, or of every member of the archive, de-duplicated."""
+        exported_at = entry["created_at"]
+        if spec.kind == "ids":
+            yield from self._read_ids(spec, stream, source, exported_at)
+            return
+        seen: set[object] = set()
+        duplicates = 0
+        for user in _iter_archive(stream, source):
+            key = _braze_key(user.get("braze_id"))
+            if key is None:
+                raise ReaderError(source, "a user has no braze_id")
+            if key in seen:
+                duplicates += 1
+                continue
+            seen.add(key)
+            yield map_user(user, spec.scope or spec.kind, exported_at)
+        if duplicates:
+            LOGGER.info("%s: skipped %d duplicated user(s) (Braze cleans these up weekly)",
+                        source, duplicates)
+
+    def _read_ids(self, spec: ExportSpec, stream: IO[bytes], source: str,
+                  exported_at: str) -> Iterator[dict[str, Any]]:
+        try:
+            body = orjson.loads(stream.read())
+        except orjson.JSONDecodeError as exc:
+            raise InvalidJSONError(source, f"answer is not JSON ({exc})") from None
+        invalid = body.get("invalid_user_ids") or []
+        if invalid:
+            LOGGER.warning("%s: Braze did not recognise %d external id(s)", source, len(invalid))
+        for user in body.get("users") or []:
+            yield map_user(user, "ids", exported_at)
+
+    def resume_problem(self, spec: ExportSpec, entry: dict[str, Any]) -> str | None:
+        """Braze links live ~4 hours; older ones have expired (and their files are gone)."""
+        if spec.kind == "ids":
+            return None
+        created = parse_rfc3339(entry.get("created_at") or "1970-01-01T00:00:00Z")
+        if datetime.now(timezone.utc) - created > LINK_LIFETIME - LINK_MARGIN:
+            return "its download link is older than Braze keeps it (about 4 hours)"
+        return None
+
+
+class _BytesReader:
+    """A tiny read-only binary stream over bytes (for the synchronous ids answer)."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data: bytes | None = data
+
+    def read(self, size: int = -1) -> bytes:
+        data, self._data = self._data or b"", b""
+        return data
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.read()
+        buffer[:len(data)] = data
+        return len(data)
+
+
+def _iter_archive(stream: IO[bytes], source: str) -> Iterator[dict[str, Any]]:
+    head = stream.read(2)
+    stream.seek(0)
+    if head == GZIP_MAGIC or head != ZIP_MAGIC:
+        yield from iter_records(stream, source)
+        return
+    try:
+        archive = zipfile.ZipFile(stream)
+    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+        raise ReaderError(source, f"corrupt or truncated ZIP archive ({exc})") from None
+    with archive:
+        members = [m for m in archive.infolist() if not m.is_dir()]
+        for info in members:
+            member = f"{source} member {info.filename}"
+            if info.file_size == 0:
+                LOGGER.info("%s: empty, skipped", member)
+                continue
+            try:
+                with archive.open(info) as raw:
+                    yield from iter_records(raw, member)
+            except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as exc:
+                raise ReaderError(member, f"corrupt or truncated ZIP member "
+                                          f"({type(exc).__name__}: {exc})") from None
+
+
+def _braze_key(braze_id: object) -> object:
+    """A compact exact key for de-duplication (Braze ids are 24 hex digits)."""
+    if not isinstance(braze_id, str) or not braze_id:
+        return None
+    try:
+        return int(braze_id, 16) if len(braze_id) <= 32 else braze_id
+    except ValueError:
+        return braze_id
+
+
+def braze_time(value: object) -> object:
+    """`2020-07-10 15:00:00.000 UTC` → `2020-07-10T15:00:00.000Z`; other values unchanged."""
+    if isinstance(value, str):
+        match = _BRAZE_TIME.match(value)
+        if match:
+            return f"{match.group(1)}T{match.group(2)}Z"
+    return value
+
+
+def map_user(user: Mapping[str, Any], scope: str, exported_at: str) -> dict[str, Any]:
+    """A Braze user object → `braze_users` record (unknown fields kept in `extra`)."""
+    record = {k: v for k, v in user.items() if k in KNOWN_FIELDS}
+    for name in TIMESTAMP_FIELDS:
+        if name in record:
+            record[name] = braze_time(record[name])
+    extra = {k: v for k, v in user.items() if k not in KNOWN_FIELDS}
+    record["extra"] = extra or None
+    record["export_scope"] = scope
+    record["exported_at"] = exported_at
+    return record
+
+
+def _json(response: requests.Response, label: str) -> dict[str, Any]:
+    try:
+        body = response.json()
+    except ValueError:
+        raise ExportFailedError(f"{label}: Braze answered with a body that is not JSON") from None
+    if not isinstance(body, dict):
+        raise ExportFailedError(f"{label}: Braze answered with unexpected JSON")
+    return body
+
+
+def _chunks(ids: tuple[str, ...]) -> list[list[str]]:
+    return [list(ids[i:i + IDS_CHUNK]) for i in range(0, len(ids), IDS_CHUNK)]
+
+
+class BrazeVendor:
+    """Plans one export per scope: each segment, the control group, the ids list."""
+
+    name = "braze"
+
+    def __init__(self, settings: BrazeSettings, tap_settings: TapSettings, now: datetime) -> None:
+        self.settings = settings
+        http = HttpClient(vendor="braze", api_url=settings.rest_endpoint,
+                          timeout=tap_settings.http_timeout,
+                          retry_base_seconds=retry_base_for(tap_settings.poll.initial_interval),
+                          auth_headers=lambda: {"Authorization": f"Bearer {settings.api_key}"})
+        self.adapter = BrazeAdapter(settings, http, tap_settings.temp_dir)
+        self.runner = ExportRunner(self.adapter, tap_settings.poll)
+
+    def scopes(self) -> list[str]:
+        """`segment:<id>` per segment, then `global_control_group`, then `ids`."""
+        scopes = [f"segment:{s}" for s in self.settings.segment_ids]
+        if self.settings.global_control_group:
+            scopes.append("global_control_group")
+        if self.settings.external_ids:
+            scopes.append("ids")
+        return scopes
+
+    def partitions(self, stream: str) -> list[dict[str, Any]]:
+        """One `braze_users` partition per scope."""
+        if stream != "braze_users":
+            return []
+        return [{"source": "braze", "scope": scope} for scope in self.scopes()]
+
+    def plan(self, stream: str, context: Mapping[str, Any], bookmark: datetime | None,
+             exports: Mapping[str, Any]) -> list[ExportSpec]:
+        """One export for the partition's scope."""
+        scope = str(context["scope"])
+        kind = scope.split(":", 1)[0]
+        return [ExportSpec("braze", stream, kind, scope=scope)]
+
+    def close(self) -> None:
+        """Close the HTTP session."""
+        self.adapter.http.close()
+
+
