@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator, MutableMapping
+from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -115,6 +115,22 @@ class ExportAdapter(Protocol):
 Checkpoint = Callable[[], None]
 
 
+class Waiter(Protocol):
+    """Waits for exports on a runner's behalf (the coordinator's concurrent poller)."""
+
+    def wait(self, spec: ExportSpec, entry: dict[str, Any]) -> list[ExportPart] | None:
+        """Parts of the ready export, or None when this export is not being watched."""
+
+
+def timeout_error(spec: ExportSpec, entry: dict[str, Any], waited: float, timeout: float,
+                  status: str) -> ExportTimeoutError:
+    """The deadline error: names the export, how long it waited and what to do."""
+    return ExportTimeoutError(
+        f"{spec.label}: export {export_id(entry)} not ready after {waited:.0f}s "
+        f"(poll.timeout_seconds={timeout:g}, last status {status}). It stays in state; the "
+        f"next run resumes it.")
+
+
 class ExportRunner:
     """Drives exports through the lifecycle for one adapter."""
 
@@ -127,6 +143,23 @@ class ExportRunner:
         self.max_part_attempts = max_part_attempts
         self._sleep = sleep
         self._clock = clock
+        #: Set by the coordinator when it waits for exports on this runner's behalf.
+        self.waiter: Waiter | None = None
+
+    def ensure_created(self, spec: ExportSpec, exports: MutableMapping[str, Any],
+                       checkpoint: Checkpoint) -> dict[str, Any]:
+        """The resumable in-flight entry of `spec` from state, or a newly created export."""
+        entry = exports.get(spec.key)
+        if entry is not None:
+            problem = self.adapter.resume_problem(spec, entry)
+            if not problem:
+                return entry
+            LOGGER.info("%s: not resuming export %s from state (%s); creating a new one",
+                        spec.label, export_id(entry), problem)
+        entry = self._create(spec)
+        exports[spec.key] = entry
+        checkpoint()
+        return entry
 
     def run(self, spec: ExportSpec, exports: MutableMapping[str, Any],
             checkpoint: Checkpoint) -> Iterator[dict[str, Any]]:
@@ -135,24 +168,16 @@ class ExportRunner:
         `exports` is the partition state's in-flight table; `checkpoint` emits STATE. On
         return the export was read completely (the caller then moves its bookmark).
         """
-        entry = exports.get(spec.key)
-        if entry is not None:
-            problem = self.adapter.resume_problem(spec, entry)
-            if problem:
-                LOGGER.info("%s: not resuming export %s from state (%s); creating a new one",
-                            spec.label, _export_id(entry), problem)
-                entry = None
+        entry = self.ensure_created(spec, exports, checkpoint)
         recreated = 0
         while True:
-            if entry is None:
-                entry = self._create(spec)
-                exports[spec.key] = entry
-                checkpoint()
-            else:
-                LOGGER.info("%s: resuming export %s from state (%d parts already read)",
-                            spec.label, _export_id(entry), len(entry.get("parts_done", [])))
+            LOGGER.info("%s: reading export %s (created %s, %d part(s) already read)",
+                        spec.label, export_id(entry), entry.get("created_at"),
+                        len(entry.get("parts_done", [])))
             try:
-                parts = self._wait(spec, entry)
+                parts = self.waiter.wait(spec, entry) if self.waiter else None
+                if parts is None:
+                    parts = self._wait(spec, entry)
                 yield from self._read(spec, entry, parts, checkpoint)
                 return
             except RecreateExport as exc:
@@ -163,7 +188,8 @@ class ExportRunner:
                     ) from None
                 LOGGER.warning("%s: %s; creating a new export (%d/%d)", spec.label, exc,
                                recreated, self.max_recreates)
-                entry = None
+                exports.pop(spec.key, None)
+                entry = self.ensure_created(spec, exports, checkpoint)
 
     def _create(self, spec: ExportSpec) -> dict[str, Any]:
         created_at = to_rfc3339(utc_now())
@@ -174,7 +200,7 @@ class ExportRunner:
             entry["window"] = [to_rfc3339(spec.window[0]), to_rfc3339(spec.window[1])]
         if spec.scope:
             entry["scope"] = spec.scope
-        LOGGER.info("%s: created export %s", spec.label, _export_id(entry))
+        LOGGER.info("%s: created export %s", spec.label, export_id(entry))
         return entry
 
     def _wait(self, spec: ExportSpec, entry: dict[str, Any]) -> list[ExportPart]:
@@ -189,17 +215,14 @@ class ExportRunner:
             waited = self._clock() - started
             if readiness.ready:
                 LOGGER.info("%s: export %s ready after %.1fs (%d checks), %d part(s)",
-                            spec.label, _export_id(entry), waited, checks, len(readiness.parts))
+                            spec.label, export_id(entry), waited, checks, len(readiness.parts))
                 entry["waited_seconds"] = round(entry.get("waited_seconds", 0) + waited, 1)
                 return readiness.parts
             if waited >= self.poll.timeout:
-                raise ExportTimeoutError(
-                    f"{spec.label}: export {_export_id(entry)} not ready after {waited:.0f}s "
-                    f"(poll.timeout_seconds={self.poll.timeout:g}, last status "
-                    f"{readiness.status}). It stays in state; the next run resumes it.")
+                raise timeout_error(spec, entry, waited, self.poll.timeout, readiness.status)
             if readiness.status != last_status or throttle.ready():
                 LOGGER.info("%s: export %s status %s, waited %.0fs, next check in %.1fs",
-                            spec.label, _export_id(entry), readiness.status, waited,
+                            spec.label, export_id(entry), readiness.status, waited,
                             min(interval, self.poll.timeout - waited))
                 last_status = readiness.status
             self._sleep(max(0.0, min(interval, self.poll.timeout - waited)))
@@ -208,7 +231,7 @@ class ExportRunner:
     def _read(self, spec: ExportSpec, entry: dict[str, Any], parts: list[ExportPart],
               checkpoint: Checkpoint) -> Iterator[dict[str, Any]]:
         done: list[str] = entry.setdefault("parts_done", [])
-        progress = ReadProgress(f"{spec.label} {_export_id(entry)}")
+        progress = ReadProgress(f"{spec.label} {export_id(entry)}")
         for part in parts:
             if part.key in done:
                 LOGGER.info("%s: skipping %s, already read by an earlier run", spec.label,
@@ -220,12 +243,12 @@ class ExportRunner:
             progress.parts_done += 1
             checkpoint()
         LOGGER.info("%s: export %s read: %d part(s), %d records, %s, %.0f records/s",
-                    spec.label, _export_id(entry), len(parts), progress.records,
+                    spec.label, export_id(entry), len(parts), progress.records,
                     human_bytes(progress.bytes_done), progress.rate())
 
     def _read_part(self, spec: ExportSpec, entry: dict[str, Any], part: ExportPart,
                    progress: ReadProgress, parts_total: int) -> Iterator[dict[str, Any]]:
-        source = f"{spec.label} {_export_id(entry)} {part.label}"
+        source = f"{spec.label} {export_id(entry)} {part.label}"
         emitted = 0
         for attempt in range(1, self.max_part_attempts + 1):
             seen = 0
@@ -259,6 +282,7 @@ class ExportRunner:
                 self._sleep(delay)
 
 
-def _export_id(entry: dict[str, Any]) -> str:
+def export_id(entry: Mapping[str, Any]) -> str:
+    """The vendor's id of an in-flight export (for logs; never a URL)."""
     handle = entry.get("handle") or {}
     return str(handle.get("export_id") or handle.get("id") or "?")
