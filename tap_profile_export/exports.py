@@ -85,6 +85,24 @@ class Readiness:
     parts: list[ExportPart] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class ExportSummary:
+    """What one export cost: waiting, bytes, records, reading time."""
+
+    label: str
+    export_id: str
+    waited_seconds: float
+    bytes_read: int
+    records: int
+    read_seconds: float
+
+    def line(self) -> str:
+        """One summary line for the end-of-run log."""
+        return (f"{self.label} {self.export_id}: waited {self.waited_seconds:.1f}s, "
+                f"{human_bytes(self.bytes_read)}, {self.records} records in "
+                f"{self.read_seconds:.1f}s")
+
+
 class RecreateExport(ExportFailedError):
     """The vendor no longer serves this export (gone, expired, failed): create a new one."""
 
@@ -145,6 +163,7 @@ class ExportRunner:
         self._clock = clock
         #: Set by the coordinator when it waits for exports on this runner's behalf.
         self.waiter: Waiter | None = None
+        self.summaries: list[ExportSummary] = []
 
     def ensure_created(self, spec: ExportSpec, exports: MutableMapping[str, Any],
                        checkpoint: Checkpoint) -> dict[str, Any]:
@@ -245,6 +264,9 @@ class ExportRunner:
         LOGGER.info("%s: export %s read: %d part(s), %d records, %s, %.0f records/s",
                     spec.label, export_id(entry), len(parts), progress.records,
                     human_bytes(progress.bytes_done), progress.rate())
+        self.summaries.append(ExportSummary(
+            spec.label, export_id(entry), entry.get("waited_seconds", 0.0), progress.bytes_done,
+            progress.records, time.monotonic() - progress.started))
 
     def _read_part(self, spec: ExportSpec, entry: dict[str, Any], part: ExportPart,
                    progress: ReadProgress, parts_total: int) -> Iterator[dict[str, Any]]:

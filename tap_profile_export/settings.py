@@ -81,6 +81,8 @@ CONFIG_SCHEMA = th.PropertiesList(
                         description="Optional event-name filter for the events export."),
             th.Property("segment", th.StringType,
                         description="Optional segment code filtering the attributes export."),
+            th.Property("max_concurrent_exports", th.IntegerType, default=3,
+                        description="Exports created up front and awaited together."),
         ),
         description="Batch.com Profile API export. The vendor is enabled when this block is set.",
     ),
@@ -102,6 +104,9 @@ CONFIG_SCHEMA = th.PropertiesList(
                         description="Days of events per export window, 1 to 92."),
             th.Property("min_seconds_between_exports", th.NumberType, default=60,
                         description="Pause between event-export requests (vendor: 1/minute)."),
+            th.Property("max_concurrent_exports", th.IntegerType, default=3,
+                        description="Exports created up front and awaited together (APSIS "
+                                    "answers 429 beyond its pending-export limit)."),
         ),
         description="APSIS One profile-in-segment event export. Enabled when set.",
     ),
@@ -122,6 +127,9 @@ CONFIG_SCHEMA = th.PropertiesList(
                         description="User fields to export (default: every documented field)."),
             th.Property("custom_attributes_to_export", _STRINGS,
                         description="Custom attribute names to export (at most 500)."),
+            th.Property("max_concurrent_exports", th.IntegerType, default=10,
+                        description="Segment exports created up front and awaited together "
+                                    "(Braze allows 100 per company)."),
         ),
         description="Braze user exports. Enabled when set.",
     ),
@@ -148,6 +156,7 @@ class BatchSettings:
     attributes: tuple[str, ...]
     events: tuple[str, ...]
     segment: str | None
+    max_concurrent_exports: int = 3
 
 
 @dataclass(frozen=True)
@@ -163,6 +172,7 @@ class ApsisSettings:
     events: tuple[str, ...]
     window_days: int
     min_seconds_between_exports: float
+    max_concurrent_exports: int = 3
 
 
 @dataclass(frozen=True)
@@ -176,6 +186,7 @@ class BrazeSettings:
     external_ids: tuple[str, ...]
     fields_to_export: tuple[str, ...]
     custom_attributes_to_export: tuple[str, ...]
+    max_concurrent_exports: int = 10
 
 
 @dataclass(frozen=True)
@@ -263,6 +274,14 @@ def _datetime(config: Mapping[str, Any], key: str) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
 
 
+def _positive_int(block: Mapping[str, Any], vendor: str, default: int) -> int:
+    value = block.get("max_concurrent_exports", default)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise SettingError(f"{vendor}.max_concurrent_exports",
+                           f"must be a whole number ≥ 1, got {value!r}")
+    return value
+
+
 def _choice(config: Mapping[str, Any], key: str, choices: tuple[str, ...]) -> str:
     value = config.get(key) or choices[0]
     if value not in choices:
@@ -284,6 +303,7 @@ def _parse_batch(block: Mapping[str, Any]) -> BatchSettings:
         attributes=attributes,
         events=_strings(block, "events", "batch.events"),
         segment=block.get("segment") or None,
+        max_concurrent_exports=_positive_int(block, "batch", 3),
     )
 
 
@@ -318,6 +338,7 @@ def _parse_apsis(block: Mapping[str, Any]) -> ApsisSettings:
         window_days=window_days,
         min_seconds_between_exports=_number(block, "min_seconds_between_exports",
                                             "apsis.min_seconds_between_exports", 60.0),
+        max_concurrent_exports=_positive_int(block, "apsis", 3),
     )
 
 
@@ -344,6 +365,7 @@ def _parse_braze(block: Mapping[str, Any]) -> BrazeSettings:
         external_ids=external_ids,
         fields_to_export=fields,
         custom_attributes_to_export=custom,
+        max_concurrent_exports=_positive_int(block, "braze", 10),
     )
 
 

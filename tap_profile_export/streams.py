@@ -11,9 +11,11 @@ from singer_sdk import Stream
 from singer_sdk.helpers.conform import TypeConformanceLevel
 
 from tap_profile_export import schemas
+from tap_profile_export.errors import SyncInterrupted, TapProfileExportError
 from tap_profile_export.windows import parse_rfc3339, to_rfc3339
 
 if TYPE_CHECKING:
+    from tap_profile_export.exports import ExportSpec
     from tap_profile_export.tap import TapProfileExport
     from tap_profile_export.vendors.base import Vendor
 
@@ -54,22 +56,34 @@ class ExportStream(Stream):
         """Emit a STATE message now (the SDK would wait for the end of the stream)."""
         self.export_tap.checkpoint()
 
-    def get_records(self, context: Mapping[str, Any] | None) -> Iterator[dict[str, Any]]:
-        """Plan the partition's exports and read them in order, checkpointing as we go."""
-        if not context:
-            return
+    def plan_partition(self, context: Mapping[str, Any]) -> tuple[Vendor, dict[str, Any],
+                                                                  list[ExportSpec]]:
+        """The partition's vendor, its state dict, and the exports it needs, in order."""
         vendor = self.export_tap.vendors[context[self.source_key]]
         state = self.get_context_state(context)
         exports: dict[str, Any] = state.setdefault("exports", {})
         bookmark = state.get("replication_key_value") if self.replication_key else None
         plan = vendor.plan(self.name, context, parse_rfc3339(bookmark) if bookmark else None,
                            exports)
+        return vendor, state, plan
+
+    def get_records(self, context: Mapping[str, Any] | None) -> Iterator[dict[str, Any]]:
+        """Read the partition's exports in order, moving the bookmark per finished window.
+
+        A failed export ends this partition (its bookmark stays before the unread window);
+        other partitions and streams still run, and the tap fails at the end naming it.
+        """
+        if not context:
+            return
+        self.export_tap.prepare_exports()
+        vendor, state, plan = self.plan_partition(context)
+        exports = state["exports"]
         for stale in set(exports) - {spec.key for spec in plan}:
             LOGGER.info("%s: dropping in-flight export %s from state: no longer planned",
                         self.name, stale)
             exports.pop(stale)
         if not plan:
-            LOGGER.info("%s (%s): nothing to export", self.name, context)
+            LOGGER.info("%s %s: nothing to export", self.name, dict(context))
         try:
             for spec in plan:
                 yield from vendor.runner.run(spec, exports, self.checkpoint)
@@ -78,6 +92,11 @@ class ExportStream(Stream):
                     state["replication_key"] = self.replication_key
                     state["replication_key_value"] = to_rfc3339(spec.window[1])
                 self.checkpoint()
+        except TapProfileExportError as exc:
+            if isinstance(exc, SyncInterrupted):
+                raise
+            LOGGER.error("%s %s: %s", self.name, dict(context), exc)
+            self.export_tap.failures.append(str(exc))
         finally:
             if not exports:
                 state.pop("exports", None)

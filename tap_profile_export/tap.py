@@ -13,12 +13,14 @@ from singer_sdk import Stream, Tap
 from singer_sdk.contrib.msgspec import MsgSpecWriter
 from singer_sdk.exceptions import ConfigValidationError
 
-from tap_profile_export.errors import SettingError, SyncInterrupted
+from tap_profile_export.coordinator import ExportCoordinator, PlannedExport
+from tap_profile_export.errors import SettingError, SyncInterrupted, TapProfileExportError
 from tap_profile_export.redact import REDACTOR, install_log_redaction
 from tap_profile_export.settings import CONFIG_SCHEMA, TapSettings, parse_settings
 from tap_profile_export.streams import (
     BrazeUsersStream,
     EventsStream,
+    ExportStream,
     ProfilesStream,
     ReachabilityEventsStream,
 )
@@ -37,6 +39,8 @@ class TapProfileExport(Tap):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         install_log_redaction()
+        self.failures: list[str] = []
+        self._prepared = False
         super().__init__(*args, **kwargs)
         with contextlib.suppress(SettingError):  # --about and discovery need no valid config
             REDACTOR.add(*self.settings.secrets)
@@ -81,6 +85,46 @@ class TapProfileExport(Tap):
         """The four streams; those whose vendors are not configured emit no records."""
         return [ProfilesStream(self), EventsStream(self), ReachabilityEventsStream(self),
                 BrazeUsersStream(self)]
+
+    @cached_property
+    def coordinator(self) -> ExportCoordinator:
+        """Creates every planned export at the start and waits for them together."""
+        settings = self.settings
+        limits = {name: block.max_concurrent_exports
+                  for name, block in (("batch", settings.batch), ("apsis", settings.apsis),
+                                      ("braze", settings.braze)) if block}
+        return ExportCoordinator(settings.poll, limits)
+
+    def prepare_exports(self) -> None:
+        """Plan the exports of every selected partition and request them up front (once)."""
+        if self._prepared:
+            return
+        self._prepared = True
+        planned = []
+        for stream in self.streams.values():
+            if not isinstance(stream, ExportStream) or not stream.selected:
+                continue
+            for context in stream.partitions or []:
+                vendor, state, plan = stream.plan_partition(context)
+                planned += [PlannedExport(spec, vendor.runner, state["exports"]) for spec in plan]
+        self.coordinator.start(planned, self.checkpoint)
+
+    def sync_all(self) -> None:  # type: ignore[misc]  # final in the SDK; extended, not replaced
+        """Sync every selected stream; then summarise and fail if any export failed."""
+        try:
+            super().sync_all()
+        finally:
+            if self._prepared:
+                self.coordinator.stop()
+            for vendor in self.vendors.values():
+                vendor.close()
+        summaries = [s for vendor in self.vendors.values() for s in vendor.runner.summaries]
+        if summaries:
+            LOGGER.info("Export summary:\n%s", "\n".join(f"  - {s.line()}" for s in summaries))
+        if self.failures:
+            raise TapProfileExportError(
+                f"{len(self.failures)} export(s) failed; everything else was read and "
+                f"checkpointed: " + " | ".join(self.failures))
 
     def checkpoint(self) -> None:
         """Write the whole tap state now (skipped when unchanged)."""
