@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from tap_profile_export.errors import TapProfileExportError
 from tap_profile_export.exports import (
     Checkpoint,
     ExportPart,
@@ -81,14 +82,27 @@ class ExportCoordinator:
             if per_vendor.get(vendor, 0) >= self.limits.get(vendor, 1):
                 continue  # created later by its runner, when the stream gets to it
             per_vendor[vendor] = per_vendor.get(vendor, 0) + 1
-            item.entry = item.runner.ensure_created(item.spec, item.exports, checkpoint)
-            item.started = item.next_check = self._clock()
-            item.interval = self.poll.initial_interval
             item.runner.waiter = self
             self._watched[self._key(item.spec)] = item
+            try:
+                item.entry = item.runner.ensure_created(item.spec, item.exports, checkpoint)
+            except TapProfileExportError as exc:  # reported by the stream that needs it
+                item.error = exc
+                item.done.set()
+                continue
+            item.started = item.next_check = self._clock()
+            item.interval = self.poll.initial_interval
         self._thread = threading.Thread(target=self._watch, name="export-readiness",
                                         daemon=True)
         self._thread.start()
+
+    def create_error(self, spec: ExportSpec) -> BaseException | None:
+        """The error of a failed up-front creation (raised once, by the reading stream)."""
+        item = self._watched.get(self._key(spec))
+        if item is not None and item.entry is None and item.error is not None:
+            self._watched.pop(self._key(spec), None)
+            return item.error
+        return None
 
     def wait(self, spec: ExportSpec, entry: dict[str, Any]) -> list[ExportPart] | None:
         """Block until the watched export is ready (or failed); None if not watched."""
@@ -136,8 +150,11 @@ class ExportCoordinator:
             item.error = exc
             item.done.set()
             return
-        item.status = readiness.status
         waited = self._clock() - item.started
+        if readiness.status != item.status and not readiness.ready:
+            LOGGER.info("%s: export %s status %s, waited %.0fs", item.spec.label,
+                        export_id(item.entry), readiness.status, waited)
+        item.status = readiness.status
         if readiness.ready:
             LOGGER.info("%s: export %s ready after %.1fs, %d part(s)", item.spec.label,
                         export_id(item.entry), waited, len(readiness.parts))

@@ -139,6 +139,9 @@ class Waiter(Protocol):
     def wait(self, spec: ExportSpec, entry: dict[str, Any]) -> list[ExportPart] | None:
         """Parts of the ready export, or None when this export is not being watched."""
 
+    def create_error(self, spec: ExportSpec) -> BaseException | None:
+        """Why creating this export up front failed (None: it did not fail)."""
+
 
 def timeout_error(spec: ExportSpec, entry: dict[str, Any], waited: float, timeout: float,
                   status: str) -> ExportTimeoutError:
@@ -172,6 +175,8 @@ class ExportRunner:
         if entry is not None:
             problem = self.adapter.resume_problem(spec, entry)
             if not problem:
+                LOGGER.info("%s: resuming export %s (created %s) from state", spec.label,
+                            export_id(entry), entry.get("created_at"))
                 return entry
             LOGGER.info("%s: not resuming export %s from state (%s); creating a new one",
                         spec.label, export_id(entry), problem)
@@ -187,6 +192,9 @@ class ExportRunner:
         `exports` is the partition state's in-flight table; `checkpoint` emits STATE. On
         return the export was read completely (the caller then moves its bookmark).
         """
+        error = self.waiter.create_error(spec) if self.waiter else None
+        if error is not None:
+            raise error
         entry = self.ensure_created(spec, exports, checkpoint)
         recreated = 0
         while True:

@@ -62,6 +62,7 @@ EVENTS = _schema({
 }, ["source", "event_id", "timestamp"])
 
 REACHABILITY_EVENTS = _schema({
+    "source": STRING,
     "event_id": STRING,
     "timestamp": DATETIME,
     "channel": STRING,

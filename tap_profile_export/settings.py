@@ -9,6 +9,7 @@ import ipaddress
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from decimal import Decimal
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -242,7 +243,7 @@ def _number(config: Mapping[str, Any], key: str, setting: str, default: float) -
     value = config.get(key)
     if value is None:
         return default
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+    if isinstance(value, bool) or not isinstance(value, (int, float, Decimal)) or value < 0:
         raise SettingError(setting, f"must be a number of seconds ≥ 0, got {value!r}")
     return float(value)
 

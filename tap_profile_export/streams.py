@@ -25,9 +25,9 @@ LOGGER = logging.getLogger("tap_profile_export.streams")
 class ExportStream(Stream):
     """A stream fed by vendor exports; vendors decide partitions and plans."""
 
+    #: Vendors feeding this stream. Partition contexts hold only record columns (the SDK
+    #: copies them into records): `source`, or `export_scope` for the Braze-only stream.
     sources: ClassVar[tuple[str, ...]] = ()
-    #: Context key that names the vendor of a partition.
-    source_key: ClassVar[str] = "source"
 
     def __init__(self, tap: TapProfileExport) -> None:
         super().__init__(tap)
@@ -59,7 +59,7 @@ class ExportStream(Stream):
     def plan_partition(self, context: Mapping[str, Any]) -> tuple[Vendor, dict[str, Any],
                                                                   list[ExportSpec]]:
         """The partition's vendor, its state dict, and the exports it needs, in order."""
-        vendor = self.export_tap.vendors[context[self.source_key]]
+        vendor = self.export_tap.vendors[context.get("source") or self.sources[0]]
         state = self.get_context_state(context)
         exports: dict[str, Any] = state.setdefault("exports", {})
         bookmark = state.get("replication_key_value") if self.replication_key else None

@@ -250,7 +250,7 @@ def map_reachability(row: Mapping[str, Any], exported_at: str) -> dict[str, Any]
     identifiers = row.get("identifiers") or {}
     event = row["event"]
     extra = {k: v for k, v in event.items() if k not in _REACH_KEYS}
-    return {"event_id": str(event["id"]), "timestamp": event["timestamp"],
+    return {"source": "batch", "event_id": str(event["id"]), "timestamp": event["timestamp"],
             "channel": event.get("channel") or event.get("export_type"),
             "reasons": event.get("reasons"), "has_phone_number": event.get("has_phone_number"),
             "has_email_address": event.get("has_email_address"),

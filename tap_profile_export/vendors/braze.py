@@ -330,12 +330,12 @@ class BrazeVendor:
         """One `braze_users` partition per scope."""
         if stream != "braze_users":
             return []
-        return [{"source": "braze", "scope": scope} for scope in self.scopes()]
+        return [{"export_scope": scope} for scope in self.scopes()]
 
     def plan(self, stream: str, context: Mapping[str, Any], bookmark: datetime | None,
              exports: Mapping[str, Any]) -> list[ExportSpec]:
         """One export for the partition's scope."""
-        scope = str(context["scope"])
+        scope = str(context["export_scope"])
         kind = scope.split(":", 1)[0]
         return [ExportSpec("braze", stream, kind, scope=scope)]
 

@@ -1,0 +1,375 @@
+"""Sandbox core: two loopback HTTP servers (vendor API origin + pre-signed download origin),
+routing to vendor modules, a request log, and fault injection."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import shutil
+import socket
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+SIGNING_KEY = b"sandbox-signing-key"
+
+
+@dataclass
+class RecordedRequest:
+    """One request the sandbox received."""
+
+    origin: str
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]
+    json: Any
+    status: int
+    at: float
+
+
+@dataclass
+class Fault:
+    """An injected failure for matching requests (`times` of them)."""
+
+    vendor: str
+    endpoint: str
+    status: int | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    body: Any = None
+    action: str | None = None  # "reset" | "truncate_body"
+    times: int = 1
+    part: int | None = None
+
+
+@dataclass
+class Request:
+    """What a route handler sees."""
+
+    origin: str
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        """The parsed JSON body (None when absent or invalid)."""
+        try:
+            return json.loads(self.body) if self.body else None
+        except ValueError:
+            return None
+
+
+@dataclass
+class Response:
+    """What a route handler answers: bytes, or a file served from disk."""
+
+    status: int = 200
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
+    file: Path | None = None
+    part: int | None = None
+
+    @classmethod
+    def json(cls, status: int, payload: Any, **headers: str) -> Response:
+        """A JSON answer."""
+        return cls(status, json.dumps(payload).encode(),
+                   {"Content-Type": "application/json", **headers})
+
+
+Handler = Callable[[Request], Response]
+
+
+@dataclass
+class Route:
+    """`method origin path` → handler; `vendor`/`endpoint` name it for faults."""
+
+    origin: str
+    method: str
+    path: str
+    vendor: str
+    endpoint: str
+    handler: Handler
+    prefix: bool = False
+
+
+class Sandbox:
+    """Emulator of the vendors' export APIs on 127.0.0.1 (see CONTRACT.md)."""
+
+    def __init__(self, seed: int = 7, *, api_port: int = 0, download_port: int = 0,
+                 host: str = "127.0.0.1") -> None:
+        from tap_profile_export.sandbox.apsis import ApsisSim
+        from tap_profile_export.sandbox.batch import BatchSim
+        from tap_profile_export.sandbox.braze import BrazeSim
+
+        self.seed = seed
+        self.host = host
+        self._ports = (api_port, download_port)
+        self._lock = threading.Lock()
+        self._log: list[RecordedRequest] = []
+        self._faults: list[Fault] = []
+        self.anchor = datetime.now(timezone.utc).replace(hour=0, minute=0, second=0,
+                                                         microsecond=0)
+        self.cache_dir = Path(tempfile.mkdtemp(prefix="tap-profile-export-sandbox-"))
+        self._servers: list[ThreadingHTTPServer] = []
+        self.api_url = self.download_url = ""
+        self.batch_sim = BatchSim(self)
+        self.apsis_sim = ApsisSim(self)
+        self.braze_sim = BrazeSim(self)
+        self.routes: list[Route] = [*self.batch_sim.routes(), *self.apsis_sim.routes(),
+                                    *self.braze_sim.routes()]
+
+    # -- scenario shortcuts ----------------------------------------------------------------
+
+    @property
+    def batch(self) -> Any:
+        """The Batch scenario (mutable)."""
+        return self.batch_sim.scenario
+
+    @property
+    def apsis(self) -> Any:
+        """The APSIS scenario (mutable)."""
+        return self.apsis_sim.scenario
+
+    @property
+    def braze(self) -> Any:
+        """The Braze scenario (mutable)."""
+        return self.braze_sim.scenario
+
+    def expected_batch_profiles(self, body: dict[str, Any]) -> list[dict[str, Any]]:
+        """File lines an attributes export with `body` serves."""
+        return self.batch_sim.expected_profiles(body)
+
+    def expected_batch_events(self, kind: str, start: datetime, end: datetime
+                              ) -> list[dict[str, Any]]:
+        """File lines an EVENTS/REACHABILITY export of `[start, end)` serves."""
+        return self.batch_sim.expected_events(kind, start, end)
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def __enter__(self) -> Sandbox:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        """Start both servers in daemon threads."""
+        for origin, port in zip(("api", "download"), self._ports, strict=True):
+            server = _Server((self.host, port), _handler_class(self, origin))
+            threading.Thread(target=server.serve_forever, daemon=True,
+                             name=f"sandbox-{origin}").start()
+            self._servers.append(server)
+        self.api_url = f"http://{self.host}:{self._servers[0].server_address[1]}"
+        self.download_url = f"http://{self.host}:{self._servers[1].server_address[1]}"
+
+    def stop(self) -> None:
+        """Stop the servers and remove generated files."""
+        for server in self._servers:
+            server.shutdown()
+            server.server_close()
+        self._servers.clear()
+        shutil.rmtree(self.cache_dir, ignore_errors=True)
+
+    def reset(self) -> None:
+        """Forget faults, requests and exports; scenarios back to defaults."""
+        with self._lock:
+            self._log.clear()
+            self._faults.clear()
+        for sim in (self.batch_sim, self.apsis_sim, self.braze_sim):
+            sim.reset()
+
+    # -- faults and log --------------------------------------------------------------------
+
+    def add_fault(self, vendor: str, endpoint: str, **kwargs: Any) -> None:
+        """Inject a fault for the next `times` matching requests."""
+        with self._lock:
+            self._faults.append(Fault(vendor=vendor, endpoint=endpoint, **kwargs))
+
+    def requests(self) -> list[RecordedRequest]:
+        """Snapshot of the request log (control calls excluded)."""
+        with self._lock:
+            return list(self._log)
+
+    def take_fault(self, route: Route, part: int | None) -> Fault | None:
+        """The first live fault matching this request (consumes one of its `times`)."""
+        with self._lock:
+            for fault in self._faults:
+                if (fault.times > 0 and fault.vendor == route.vendor
+                        and fault.endpoint == route.endpoint
+                        and (fault.part is None or fault.part == part)):
+                    fault.times -= 1
+                    return fault
+        return None
+
+    def record(self, request: Request, status: int) -> None:
+        """Append to the request log."""
+        with self._lock:
+            self._log.append(RecordedRequest(request.origin, request.method, request.path,
+                                             request.query, request.headers, request.json(),
+                                             status, time.time()))
+
+    def tap_config(self) -> dict[str, Any]:
+        """A complete tap config pointing at this sandbox (all three vendors)."""
+        return {
+            "poll": {"initial_interval_seconds": 0.05, "max_interval_seconds": 0.2,
+                     "timeout_seconds": 60},
+            "http_timeout_seconds": 30,
+            "batch": self.batch_sim.tap_config(),
+            "apsis": self.apsis_sim.tap_config(),
+            "braze": self.braze_sim.tap_config(),
+        }
+
+    # -- signed links ----------------------------------------------------------------------
+
+    def sign(self, path: str, ttl_seconds: float) -> str:
+        """A pre-signed URL on the download origin, valid for `ttl_seconds`."""
+        expires = int(time.time() + ttl_seconds)
+        signature = hmac.new(SIGNING_KEY, f"{path}:{expires}".encode(), hashlib.sha256)
+        return f"{self.download_url}{path}?Expires={expires}&Signature={signature.hexdigest()}"
+
+    @staticmethod
+    def check_signature(request: Request) -> str | None:
+        """None when the link is valid, else the S3-style error code."""
+        try:
+            expires = int(request.query.get("Expires", ""))
+        except ValueError:
+            return "AccessDenied"
+        expected = hmac.new(SIGNING_KEY, f"{request.path}:{expires}".encode(),
+                            hashlib.sha256).hexdigest()
+        if not hmac.compare_digest(expected, request.query.get("Signature", "")):
+            return "AccessDenied"
+        if expires < time.time():
+            return "ExpiredToken"
+        return None
+
+
+def s3_error(code: str, message: str, status: int = 403) -> Response:
+    """An S3-like XML error."""
+    body = (f"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{code}</Code>"
+            f"<Message>{message}</Message></Error>").encode()
+    return Response(status, body, {"Content-Type": "application/xml"})
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Dropped connections are expected (faults, clients that stop reading)."""
+
+
+def _handler_class(sandbox: Sandbox, origin: str) -> type[BaseHTTPRequestHandler]:
+    class _Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            self._dispatch()
+
+        def do_POST(self) -> None:
+            self._dispatch()
+
+        def _dispatch(self) -> None:
+            split = urlsplit(self.path)
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else b""
+            request = Request(origin, self.command, split.path, dict(parse_qsl(split.query)),
+                              {k.lower(): v for k, v in self.headers.items()}, body)
+            if origin == "api" and split.path.startswith("/_sandbox/"):
+                self._send(_control(sandbox, request))
+                return
+            route = next((r for r in sandbox.routes if r.origin == origin
+                          and r.method == self.command
+                          and (request.path.startswith(r.path) if r.prefix
+                               else request.path == r.path)), None)
+            if route is None:
+                sandbox.record(request, 404)
+                self._send(Response.json(404, {"message": "no such route"}))
+                return
+            response = route.handler(request)
+            fault = sandbox.take_fault(route, response.part)
+            if fault is not None:
+                if fault.action in ("reset", "truncate_body"):
+                    sandbox.record(request, 0)
+                    self._break(response, reset=fault.action == "reset")
+                    return
+                response = Response.json(fault.status or 500, fault.body or {
+                    "message": "injected fault", "error_code": "SANDBOX_FAULT"},
+                    **fault.headers)
+            sandbox.record(request, response.status)
+            self._send(response)
+
+        def _payload(self, response: Response) -> bytes:
+            return response.file.read_bytes() if response.file else response.body
+
+        def _send(self, response: Response) -> None:
+            self.send_response(response.status)
+            size = response.file.stat().st_size if response.file else len(response.body)
+            for key, value in response.headers.items():
+                self.send_header(key, value)
+            self.send_header("Content-Length", str(size))
+            self.end_headers()
+            if self.command == "HEAD":
+                return
+            if response.file:
+                with response.file.open("rb") as handle:
+                    shutil.copyfileobj(handle, self.wfile, 1 << 20)
+            else:
+                self.wfile.write(response.body)
+
+        def _break(self, response: Response, *, reset: bool) -> None:
+            """Send headers and half the body (or nothing), then drop the connection."""
+            payload = self._payload(response)
+            if response.status == 200 and payload:
+                self.send_response(200)
+                for key, value in response.headers.items():
+                    self.send_header(key, value)
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload[: len(payload) // 2])
+                self.wfile.flush()
+            if reset:
+                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                           b"\x01\x00\x00\x00\x00\x00\x00\x00")
+            self.close_connection = True
+            self.connection.shutdown(socket.SHUT_RDWR)
+
+    return _Handler
+
+
+def _control(sandbox: Sandbox, request: Request) -> Response:
+    path = request.path.removeprefix("/_sandbox/")
+    payload = request.json()
+    if path == "requests":
+        return Response.json(200, [asdict(r) for r in sandbox.requests()])
+    if path == "faults":
+        for fault in payload if isinstance(payload, list) else [payload]:
+            sandbox.add_fault(**fault)
+        return Response.json(200, {"ok": True})
+    if path == "scenario":
+        for vendor, fields in (payload or {}).items():
+            scenario = getattr(sandbox, vendor)
+            for key, value in fields.items():
+                if not hasattr(scenario, key):
+                    return Response.json(400, {"message": f"unknown {vendor} field {key}"})
+                setattr(scenario, key, value)
+        return Response.json(200, {"ok": True})
+    if path == "reset":
+        sandbox.reset()
+        return Response.json(200, {"ok": True})
+    if path == "config":
+        return Response.json(200, sandbox.tap_config())
+    return Response.json(404, {"message": "unknown control path"})

@@ -1,0 +1,77 @@
+"""Deterministic synthetic vendor data, written straight to disk (exports can be large)."""
+
+from __future__ import annotations
+
+import gzip
+from collections.abc import Iterable, Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+REACHABILITY_REASONS = (
+    "EMAIL_ADDRESS_ADDED", "EMAIL_ADDRESS_REMOVED", "EMAIL_MARKETING_SUBSCRIBED",
+    "EMAIL_MARKETING_UNSUBSCRIBED", "PHONE_NUMBER_ADDED", "PHONE_NUMBER_REMOVED",
+    "SMS_MARKETING_SUBSCRIBED", "SMS_MARKETING_UNSUBSCRIBED", "PUSH_OPTIN", "PUSH_OPTOUT",
+    "INSTALLATION_ADDED", "INSTALLATION_REMOVED", "PROFILE_DELETED",
+)
+EVENT_NAMES = ("e.purchase", "e.login", "e.view_item")
+LANGUAGES = ("en", "fr", "de", "es")
+TIERS = ("bronze", "silver", "gold")
+
+
+def rfc3339(value: datetime) -> str:
+    """UTC timestamp with a Z."""
+    return value.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def evenly_spaced(count: int, start: datetime, days: float) -> Iterator[tuple[int, datetime]]:
+    """`count` instants from `start` (included, a whole-day boundary) spread over `days`."""
+    step = timedelta(days=days) / max(count, 1)
+    for k in range(count):
+        yield k, start + step * k
+
+
+def write_parts(directory: Path, stem: str, lines: Iterable[bytes], *, per_part: int,
+                compress: bool, as_array: bool = False) -> list[Path]:
+    """Write NDJSON (or JSON-array) parts of `per_part` lines; gzip level 1 when `compress`."""
+    paths: list[Path] = []
+    handle: Any = None
+    count = 0
+
+    def open_part() -> Any:
+        path = directory / f"{stem}-{len(paths) + 1}.json{'.gz' if compress else ''}"
+        paths.append(path)
+        raw = path.open("wb")
+        return gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=1, mtime=0) if compress \
+            else raw
+
+    def close(h: Any) -> None:
+        if as_array:
+            h.write(b"]")
+        fileobj = getattr(h, "fileobj", None)
+        h.close()
+        if fileobj is not None:
+            fileobj.close()
+
+    for line in lines:
+        if handle is None or count == per_part:
+            if handle is not None:
+                close(handle)
+            handle, count = open_part(), 0
+            if as_array:
+                handle.write(b"[")
+        if as_array:
+            handle.write((b"," if count else b"") + line + b"\n")
+        else:
+            handle.write(line + b"\n")
+        count += 1
+    if handle is not None:
+        close(handle)
+    return paths
+
+
+def dumps(value: Any) -> bytes:
+    """Compact JSON."""
+    return orjson.dumps(value)
