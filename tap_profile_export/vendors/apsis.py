@@ -19,7 +19,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from typing import IO, Any, cast
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 
 import requests
 
@@ -146,8 +146,7 @@ class ApsisAdapter:
             raise TapProfileExportError(
                 f"{spec.label}: poll URL {safe_url(poll_url)} is not on the configured API origin "
                 f"({self.settings.api_url}); refusing to send the APSIS token there")
-        export_id = poll_url.rstrip("/").rsplit("/", 1)[-1].split("?")[0] or "?"
-        return {"export_id": export_id, "poll_url": poll_url}
+        return {"export_id": _export_id(response, poll_url), "poll_url": poll_url}
 
     def _pace_event_exports(self) -> None:
         if self._last_event_export is None:
@@ -233,6 +232,20 @@ class ApsisAdapter:
         if datetime.now(timezone.utc) - created > POLL_URL_LIFETIME - POLL_URL_MARGIN:
             return "its poll URL is older than APSIS keeps it (1 day)"
         return None
+
+
+def _export_id(response: requests.Response, poll_url: str) -> str:
+    """The export's id from the answer, else the last meaningful segment of the poll URL."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = {}
+    if isinstance(body, Mapping) and isinstance(body.get("id"), (str, int)):
+        return str(body["id"])
+    segments = [s for s in urlsplit(poll_url).path.split("/") if s]
+    while segments and segments[-1] in ("file", "download", "content"):
+        segments.pop()
+    return segments[-1] if segments else "?"
 
 
 def _poll_url(response: requests.Response) -> str | None:

@@ -8,6 +8,7 @@ A link refused after it had been ready has expired: a new export is created.
 
 from __future__ import annotations
 
+import io
 import logging
 import re
 import shutil
@@ -135,7 +136,7 @@ class BrazeAdapter:
                 what=f"ids export {part.label}",
                 json={"external_ids": part.ref,
                       "fields_to_export": list(self.settings.fields_to_export)})
-            yield cast(IO[bytes], _BytesReader(response.content))
+            yield io.BytesIO(response.content)
             return
         ready = self._ready.pop(handle["url"], None)
         response = ready if ready is not None else self._probe(spec, handle)
@@ -214,22 +215,6 @@ class BrazeAdapter:
         if datetime.now(timezone.utc) - created > LINK_LIFETIME - LINK_MARGIN:
             return "its download link is older than Braze keeps it (about 4 hours)"
         return None
-
-
-class _BytesReader:
-    """A tiny read-only binary stream over bytes (for the synchronous ids answer)."""
-
-    def __init__(self, data: bytes) -> None:
-        self._data: bytes | None = data
-
-    def read(self, size: int = -1) -> bytes:
-        data, self._data = self._data or b"", b""
-        return data
-
-    def readinto(self, buffer: Any) -> int:
-        data = self.read()
-        buffer[:len(data)] = data
-        return len(data)
 
 
 def _iter_archive(stream: IO[bytes], source: str) -> Iterator[dict[str, Any]]:
