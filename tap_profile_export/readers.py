@@ -167,6 +167,8 @@ def iter_object_items(raw: IO[bytes], source: str,
         raise InvalidJSONError(source, f"invalid or truncated JSON ({str(exc).strip()[:120]})",
                                offset=counter.bytes_read if counter else 0) from None
     except EOFError:
-        raise TruncatedInputError(source, "gzip stream ended early (truncated file?)") from None
+        raise TruncatedInputError(source, "gzip stream ended early (truncated file?)",
+                                  offset=counter.bytes_read if counter else 0) from None
     except _CORRUPT_COMPRESSION as exc:
-        raise ReaderError(source, f"corrupt gzip data ({exc})") from None
+        raise ReaderError(source, f"corrupt gzip data ({exc})",
+                          offset=counter.bytes_read if counter else 0) from None
