@@ -1,0 +1,37 @@
+# The two commands of the README: `make demo` and `make test`. Both set everything up.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+
+.PHONY: venv test lint demo sandbox bench docs clean
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $@
+
+venv: $(VENV)/.installed
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy tap_profile_export
+	$(PY) scripts/settings_doc.py check
+
+test: venv lint
+	$(PY) -m pytest -q
+
+demo:
+	bash scripts/demo.sh
+
+sandbox: venv
+	$(PY) -m tap_profile_export.sandbox --api-port 8750 --download-port 8751
+
+bench: venv
+	$(PY) benchmarks/bench.py
+
+docs: venv
+	$(PY) scripts/settings_doc.py write
+
+clean:
+	rm -rf $(VENV) .venv-meltano .meltano .pg output
