@@ -105,7 +105,7 @@ def iter_records(raw: IO[bytes], source: str) -> Iterator[dict[str, Any]]:
     except EOFError:
         raise TruncatedInputError(source, "gzip stream ended early (truncated file?)") from None
     except _CORRUPT_COMPRESSION as exc:
-        raise ReaderError(source, f"corrupt gzip data ({exc})") from None
+        raise ReaderError(source, f"corrupt compressed data ({exc})") from None
 
 
 def _iter_ndjson(stream: IO[bytes], source: str) -> Iterator[dict[str, Any]]:
@@ -129,7 +129,7 @@ def _iter_ndjson(stream: IO[bytes], source: str) -> Iterator[dict[str, Any]]:
         raise TruncatedInputError(source, "gzip stream ended early (truncated file?)",
                                   line=line_no + 1) from None
     except _CORRUPT_COMPRESSION as exc:
-        raise ReaderError(source, f"corrupt gzip data ({exc})", line=line_no + 1) from None
+        raise ReaderError(source, f"corrupt compressed data ({exc})", line=line_no + 1) from None
 
 
 def _iter_json_array(stream: IO[bytes], source: str) -> Iterator[dict[str, Any]]:
@@ -170,5 +170,5 @@ def iter_object_items(raw: IO[bytes], source: str,
         raise TruncatedInputError(source, "gzip stream ended early (truncated file?)",
                                   offset=counter.bytes_read if counter else 0) from None
     except _CORRUPT_COMPRESSION as exc:
-        raise ReaderError(source, f"corrupt gzip data ({exc})",
+        raise ReaderError(source, f"corrupt compressed data ({exc})",
                           offset=counter.bytes_read if counter else 0) from None
