@@ -14,7 +14,6 @@ import re
 import shutil
 import tempfile
 import zipfile
-import zlib
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
@@ -220,26 +219,61 @@ class BrazeAdapter:
 def _iter_archive(stream: IO[bytes], source: str) -> Iterator[dict[str, Any]]:
     head = stream.read(2)
     stream.seek(0)
+    if not head:
+        raise ReaderError(source, "the download is empty (expected a ZIP or gzip archive)")
     if head == GZIP_MAGIC or head != ZIP_MAGIC:
         yield from iter_records(stream, source)
         return
     try:
         archive = zipfile.ZipFile(stream)
-    except (zipfile.BadZipFile, OSError, EOFError) as exc:
-        raise ReaderError(source, f"corrupt or truncated ZIP archive ({exc})") from None
+    except Exception as exc:  # untrusted bytes: any failure here means a broken archive
+        raise ReaderError(source, f"corrupt or truncated ZIP archive "
+                                  f"({type(exc).__name__}: {exc})") from None
     with archive:
-        members = [m for m in archive.infolist() if not m.is_dir()]
-        for info in members:
-            member = f"{source} member {info.filename}"
-            if info.file_size == 0:
-                LOGGER.info("%s: empty, skipped", member)
+        _check_layout(archive, stream, source)
+        for info in archive.infolist():
+            if info.is_dir():
                 continue
+            member = f"{source} member {info.filename}"
+            count = 0
             try:
+                # Every member is read to its end, so zipfile checks its size and CRC-32;
+                # sizes from the (possibly corrupt) directory are never trusted to skip one.
                 with archive.open(info) as raw:
-                    yield from iter_records(raw, member)
-            except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as exc:
+                    for count, user in enumerate(iter_records(raw, member), 1):  # noqa: B007
+                        yield user
+            except ReaderError:
+                raise
+            except Exception as exc:  # untrusted bytes, as above
                 raise ReaderError(member, f"corrupt or truncated ZIP member "
                                           f"({type(exc).__name__}: {exc})") from None
+            if not count:
+                LOGGER.info("%s: empty", member)
+
+
+def _check_layout(archive: zipfile.ZipFile, stream: IO[bytes], source: str) -> None:
+    """Members must tile the file up to the central directory: a corrupt directory that
+    lost an entry would otherwise drop that member's users silently."""
+    position = min((i.header_offset for i in archive.infolist()), default=archive.start_dir)
+    for info in sorted(archive.infolist(), key=lambda i: i.header_offset):
+        stream.seek(info.header_offset)
+        header = stream.read(30)
+        if info.header_offset != position or header[:4] != b"PK\x03\x04":
+            raise ReaderError(source, f"corrupt ZIP directory: member {info.filename} is not "
+                                      f"where the archive says (offset {info.header_offset})")
+        name_length = int.from_bytes(header[26:28], "little")
+        extra_length = int.from_bytes(header[28:30], "little")
+        position = info.header_offset + 30 + name_length + extra_length + info.compress_size
+        if info.flag_bits & 0x08:  # a data descriptor follows the data
+            stream.seek(position)
+            descriptor = stream.read(4)
+            large = info.compress_size >= 0xFFFFFFFF or info.file_size >= 0xFFFFFFFF
+            position += (4 if descriptor == b"PK\x07\x08" else 0) + (20 if large else 12)
+    stream.seek(0)
+    if position != archive.start_dir:
+        raise ReaderError(source, f"corrupt ZIP directory: {archive.start_dir - position} bytes "
+                                  f"between the last member and the directory are unaccounted "
+                                  f"for (a member is missing from the directory)")
 
 
 def _braze_key(braze_id: object) -> object:
