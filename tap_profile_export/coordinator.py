@@ -114,7 +114,7 @@ class ExportCoordinator:
         if item.error is not None:
             raise item.error
         waited = self._clock() - item.started
-        entry["waited_seconds"] = round(entry.get("waited_seconds", 0) + waited, 1)
+        entry["waited_seconds"] = round(float(entry.get("waited_seconds") or 0) + waited, 1)
         return item.parts
 
     def stop(self) -> None:

@@ -243,7 +243,7 @@ class ExportRunner:
             if readiness.ready:
                 LOGGER.info("%s: export %s ready after %.1fs (%d checks), %d part(s)",
                             spec.label, export_id(entry), waited, checks, len(readiness.parts))
-                entry["waited_seconds"] = round(entry.get("waited_seconds", 0) + waited, 1)
+                entry["waited_seconds"] = round(float(entry.get("waited_seconds") or 0) + waited, 1)
                 return readiness.parts
             if waited >= self.poll.timeout:
                 raise timeout_error(spec, entry, waited, self.poll.timeout, readiness.status)
@@ -273,7 +273,8 @@ class ExportRunner:
                     spec.label, export_id(entry), len(parts), progress.records,
                     human_bytes(progress.bytes_done), progress.rate())
         self.summaries.append(ExportSummary(
-            spec.label, export_id(entry), entry.get("waited_seconds", 0.0), progress.bytes_done,
+            spec.label, export_id(entry), float(entry.get("waited_seconds") or 0),
+            progress.bytes_done,
             progress.records, time.monotonic() - progress.started))
 
     def _read_part(self, spec: ExportSpec, entry: dict[str, Any], part: ExportPart,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import itertools
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta, timezone
@@ -52,6 +53,7 @@ class BatchScenario:
     truncated_gzip_part: int | None = None
     malformed_line: tuple[int, int] | list[int] | None = None
     empty_part: int | None = None
+    file_delay_seconds: float = 0
 
 
 @dataclass
@@ -274,6 +276,8 @@ class BatchSim:
         if file_id not in self._files:
             return s3_error("NoSuchKey", "The specified key does not exist.", 404)
         path, part = self._files[file_id]
+        if self.scenario.file_delay_seconds:
+            time.sleep(self.scenario.file_delay_seconds)
         return Response(200, headers={"Content-Type": "application/octet-stream"}, file=path,
                         part=part)
 
