@@ -1,4 +1,4 @@
-"""The fault matrix: generic transport faults × every vendor, each run end to end. Each either
+"""The fault matrix: generic transport faults for every vendor, each run end to end. Each either
 completes with exactly the data of a clean run, or fails naming the export — and the STATE it
 leaves never passes unread data. Vendor-specific faults live in test_<vendor>.py."""
 
