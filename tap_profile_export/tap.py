@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import signal
 from functools import cached_property
 from types import FrameType
 from typing import Any
 
 from singer_sdk import Stream, Tap
-from singer_sdk.contrib.msgspec import MsgSpecWriter
 from singer_sdk.exceptions import ConfigValidationError
+from singer_sdk.io_base import SingerWriter
 
 from tap_profile_export.coordinator import ExportCoordinator, PlannedExport
 from tap_profile_export.errors import SettingError, SyncInterrupted, TapProfileExportError
@@ -26,6 +27,10 @@ from tap_profile_export.streams import (
 )
 from tap_profile_export.vendors.base import Vendor
 from tap_profile_export.windows import utc_now
+from tap_profile_export.writer import BufferedMsgSpecWriter
+
+#: Benchmark knob: `sdk-default` makes the tap use the SDK's default writer (reference row).
+WRITER_ENV = "TAP_PROFILE_EXPORT_WRITER"
 
 LOGGER = logging.getLogger("tap_profile_export")
 
@@ -35,12 +40,14 @@ class TapProfileExport(Tap):
 
     name = "tap-profile-export"
     config_jsonschema = CONFIG_SCHEMA
-    message_writer_class = MsgSpecWriter
+    message_writer_class = BufferedMsgSpecWriter
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         install_log_redaction()
         self.failures: list[str] = []
         self._prepared = False
+        if os.environ.get(WRITER_ENV) == "sdk-default":
+            kwargs.setdefault("message_writer", SingerWriter())
         super().__init__(*args, **kwargs)
         with contextlib.suppress(SettingError):  # --about and discovery need no valid config
             REDACTOR.add(*self.settings.secrets)

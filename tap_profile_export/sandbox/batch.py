@@ -44,6 +44,7 @@ class BatchScenario:
     reachability_events: int = 100
     history_days: float = 30
     ready_after: int = 1
+    ready_after_seconds: float = 0
     part_records: int = 500
     gzip: bool = True
     file_format: str = "ndjson"
@@ -62,6 +63,7 @@ class _Export:
     request: dict[str, Any]
     requested_at: str
     views: int = 0
+    created: float = field(default_factory=time.monotonic)
     files: list[dict[str, Any]] = field(default_factory=list)
     status: str = "CREATED"
 
@@ -199,7 +201,9 @@ class BatchSim:
         with self._lock:
             export.views += 1
             if export.status not in ("SUCCESS", "ERROR"):
-                if export.views > self.scenario.ready_after:
+                waited = time.monotonic() - export.created
+                if (export.views > self.scenario.ready_after
+                        and waited >= self.scenario.ready_after_seconds):
                     export.status = "ERROR" if self.scenario.export_error else "SUCCESS"
                     if export.status == "SUCCESS":
                         export.files = self._materialise(export)

@@ -9,7 +9,6 @@ import itertools
 import threading
 import time
 import zipfile
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -131,27 +130,33 @@ class BrazeSim:
         return [self.user(n, fields) for n in self.members_of(scope)]
 
     def _write(self, export: _Export) -> Path:
+        """Stream the archive to disk: members of `users_per_member` users (Braze: ~5,000)."""
         s = self.scenario
-        users = [dumps(self.user(n, export.fields)) + b"\n"
-                 for n in self.members_of(export.scope)]
-        if s.duplicate_user and len(users) > 2:
-            users.append(users[1])
+        members = self.members_of(export.scope)
+        if s.duplicate_user and len(members) > 2:
+            members.append(members[1])
+        lines = (dumps(self.user(n, export.fields)) + b"\n" for n in members)
         path = self.sandbox.cache_dir / f"braze-{export.prefix}"
         if s.gzip_body:
-            path.write_bytes(gzip.compress(b"".join(users), compresslevel=1))
+            with gzip.open(path, "wb", compresslevel=1) as out:
+                for line in lines:
+                    out.write(line)
         else:
-            with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
-                chunks = _split(users, max(s.members, 1))
-                for index, chunk in enumerate(chunks):
+            per_member = max(1, -(-len(members) // max(s.members, 1)))
+            with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
+                for index in range(-(-len(members) // per_member)):
                     suffix = "json" if index % 2 == 0 else "txt"
-                    archive.writestr(f"{export.prefix}/part-{index}.{suffix}", b"".join(chunk))
+                    with archive.open(f"{export.prefix}/part-{index}.{suffix}", "w") as member:
+                        for line in itertools.islice(lines, per_member):
+                            member.write(line)
                 archive.writestr(f"{export.prefix}/empty.txt", b"")
-        data = path.read_bytes()
-        if s.truncated_archive:
-            path.write_bytes(data[: int(len(data) * 0.7)])
-        elif s.corrupt_archive:
-            middle = len(data) // 2
-            path.write_bytes(data[:middle] + b"\x00" * 64 + data[middle + 64:])
+        if s.truncated_archive or s.corrupt_archive:
+            data = path.read_bytes()
+            if s.truncated_archive:
+                path.write_bytes(data[: int(len(data) * 0.7)])
+            else:
+                middle = len(data) // 2
+                path.write_bytes(data[:middle] + b"\x00" * 64 + data[middle + 64:])
         return path
 
     # -- handlers --------------------------------------------------------------------------
@@ -244,7 +249,3 @@ class BrazeSim:
         return Response(200, headers={"Content-Type": "application/zip"}, file=export.path)
 
 
-def _split(items: list[bytes], count: int) -> Iterator[list[bytes]]:
-    size = -(-len(items) // count) if items else 0
-    for index in range(count):
-        yield items[index * size:(index + 1) * size]
