@@ -153,7 +153,7 @@ def vendor_rows(vendor: str, scale: float) -> list[Row]:
         seconds, rss, records = run_tap(no_conform, {})
         rows.append(Row(f"{label}: tap, type_conformance=none", records, megabytes, seconds,
                         rss))
-        seconds, rss, records = run_tap(config, {"TAP_PROFILE_EXPORT_WRITER": "sdk-default"})
+        seconds, rss, records = run_tap(config, {"TAP_PROFILE_EXPORT_REFERENCE": "sdk-defaults"})
         rows.append(Row(f"{label}: ref (a) SDK defaults", records, megabytes, seconds, rss))
         rows.append(Row(f"{label}: ref (b) parse only", parse_records, megabytes,
                         parse_seconds, None))

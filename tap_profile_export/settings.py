@@ -59,11 +59,12 @@ CONFIG_SCHEMA = th.PropertiesList(
     ),
     th.Property("http_timeout_seconds", th.NumberType, default=300,
                 description="Socket read timeout for API calls and downloads, in seconds."),
-    th.Property("type_conformance", th.StringType, default="recursive",
+    th.Property("type_conformance", th.StringType, default="root_only",
                 allowed_values=["recursive", "root_only", "none"],
                 description="How much the SDK re-checks record types against the schema: "
-                            "'recursive' (SDK default), 'root_only', or 'none' (fastest; the "
-                            "tap already emits JSON-native values)."),
+                            "'root_only' (default: top-level columns; nested vendor objects "
+                            "are already JSON), 'recursive' (the SDK's own default), or "
+                            "'none' (fastest)."),
     th.Property("temp_dir", th.StringType,
                 description="Directory for spooled archives (default: the system temp dir)."),
     th.Property(
@@ -401,6 +402,6 @@ def parse_settings(config: Mapping[str, Any]) -> TapSettings:
         http_timeout=_number(config, "http_timeout_seconds", "http_timeout_seconds", 300.0)
         or 300.0,
         temp_dir=config.get("temp_dir") or None,
-        type_conformance=_choice(config, "type_conformance", ("recursive", "root_only", "none")),
+        type_conformance=_choice(config, "type_conformance", ("root_only", "recursive", "none")),
         **vendors,
     )

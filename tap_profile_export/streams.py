@@ -4,13 +4,19 @@ export lifecycle of the partition's vendor, and bookmarks move per fully-read wi
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator, Mapping
+import os
+from collections.abc import Generator, Iterable, Iterator, Mapping
+from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from singer_sdk import Stream
+from singer_sdk.helpers._typing import conform_record_data_types
+from singer_sdk.helpers._util import utc_now
 from singer_sdk.helpers.conform import TypeConformanceLevel
+from singer_sdk.singerlib import RecordMessage
 
 from tap_profile_export import schemas
+from tap_profile_export.conform import RootConformer
 from tap_profile_export.errors import SyncInterrupted, TapProfileExportError
 from tap_profile_export.windows import parse_rfc3339, to_rfc3339
 
@@ -20,6 +26,8 @@ if TYPE_CHECKING:
     from tap_profile_export.vendors.base import Vendor
 
 LOGGER = logging.getLogger("tap_profile_export.streams")
+#: `sdk-defaults` runs the SDK's default writer, record path and conformance (benchmarks).
+REFERENCE_ENV = "TAP_PROFILE_EXPORT_REFERENCE"
 
 
 class ExportStream(Stream):
@@ -31,7 +39,11 @@ class ExportStream(Stream):
 
     def __init__(self, tap: TapProfileExport) -> None:
         super().__init__(tap)
-        level = str(tap.config.get("type_conformance") or "recursive").upper()
+        #: Benchmark reference: the SDK's own record path, writer and recursive conformance.
+        self.sdk_reference = os.environ.get(REFERENCE_ENV) == "sdk-defaults"
+        level = str(tap.config.get("type_conformance") or "root_only").upper()
+        if self.sdk_reference:
+            level = "RECURSIVE"
         if level in TypeConformanceLevel.__members__:
             self.TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel[level]
 
@@ -48,6 +60,42 @@ class ExportStream(Stream):
     def partitions(self) -> list[dict[str, Any]] | None:
         """One context per source (and scope) whose vendor is configured."""
         return [c for vendor in self._vendors() for c in vendor.partitions(self.name)]
+
+    def _generate_record_messages(
+        self, record: dict[str, Any]
+    ) -> Generator[RecordMessage, None, None]:
+        """The SDK's record path, minus its per-record walk of the selection mask.
+
+        The SDK checks every property of every record (recursively) against the catalog's
+        selection. Nested vendor objects here are free-form (no sub-properties to deselect),
+        so only top-level properties can be deselected: computed once, popped per record.
+        """
+        if self.sdk_reference:
+            yield from super()._generate_record_messages(record)
+            return
+        for name in self._deselected_properties:
+            record.pop(name, None)
+        level = self.TYPE_CONFORMANCE_LEVEL
+        if level == TypeConformanceLevel.ROOT_ONLY:
+            record = self._conform_root(record)
+        elif level == TypeConformanceLevel.RECURSIVE:
+            record = conform_record_data_types(
+                stream_name=self.name, record=record, schema=self.effective_schema,
+                level=level, logger=self.logger)
+        for stream_map in self.stream_maps:
+            mapped = stream_map.transform(record)
+            if mapped is not None:
+                yield RecordMessage(stream=stream_map.stream_alias, record=mapped,
+                                    version=self._stream_version, time_extracted=utc_now())
+
+    @cached_property
+    def _conform_root(self) -> RootConformer:
+        return RootConformer(self.effective_schema)
+
+    @cached_property
+    def _deselected_properties(self) -> tuple[str, ...]:
+        return tuple(name for name in self.schema["properties"]
+                     if not self.mask[("properties", name)])
 
     def _increment_stream_state(self, latest_record: Any, *, context: Any = None) -> None:
         """Bookmarks move per fully-read export window (see `get_records`), not per record."""

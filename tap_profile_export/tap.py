@@ -19,6 +19,7 @@ from tap_profile_export.errors import SettingError, SyncInterrupted, TapProfileE
 from tap_profile_export.redact import REDACTOR, install_log_redaction
 from tap_profile_export.settings import CONFIG_SCHEMA, TapSettings, parse_settings
 from tap_profile_export.streams import (
+    REFERENCE_ENV,
     BrazeUsersStream,
     EventsStream,
     ExportStream,
@@ -28,9 +29,6 @@ from tap_profile_export.streams import (
 from tap_profile_export.vendors.base import Vendor
 from tap_profile_export.windows import utc_now
 from tap_profile_export.writer import BufferedMsgSpecWriter
-
-#: Benchmark knob: `sdk-default` makes the tap use the SDK's default writer (reference row).
-WRITER_ENV = "TAP_PROFILE_EXPORT_WRITER"
 
 LOGGER = logging.getLogger("tap_profile_export")
 
@@ -46,7 +44,7 @@ class TapProfileExport(Tap):
         install_log_redaction()
         self.failures: list[str] = []
         self._prepared = False
-        if os.environ.get(WRITER_ENV) == "sdk-default":
+        if os.environ.get(REFERENCE_ENV) == "sdk-defaults":
             kwargs.setdefault("message_writer", SingerWriter())
         super().__init__(*args, **kwargs)
         with contextlib.suppress(SettingError):  # --about and discovery need no valid config

@@ -1,0 +1,39 @@
+"""Root-level type conformance equivalent to the SDK's `ROOT_ONLY` level, without its
+per-value function calls: values that are already JSON-native pass after one type check."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from singer_sdk.helpers._typing import _conform_primitive_property, _is_exclusive_boolean_type
+
+_NATIVE = frozenset({str, int, bool, dict, list, type(None)})
+
+
+class RootConformer:
+    """Conforms the top-level values of records of one schema."""
+
+    def __init__(self, schema: dict[str, Any]) -> None:
+        self.properties: dict[str, Any] = schema.get("properties", {})
+        self.booleans = frozenset(name for name, prop in self.properties.items()
+                                  if _is_exclusive_boolean_type(prop))
+        self.keep_unknown = bool(schema.get("additionalProperties"))
+
+    def __call__(self, record: dict[str, Any]) -> dict[str, Any]:
+        """Return `record` (changed in place) as the SDK's ROOT_ONLY level would."""
+        booleans, native = self.booleans, _NATIVE
+        for name, value in record.items():
+            kind = type(value)
+            if name in booleans:
+                if kind is not bool and value is not None:
+                    record[name] = value != 0
+            elif kind is float:
+                if math.isnan(value) or math.isinf(value):
+                    record[name] = None
+            elif kind not in native and name in self.properties:
+                record[name] = _conform_primitive_property(value, self.properties[name])
+        if not self.keep_unknown:
+            for name in [n for n in record if n not in self.properties]:
+                del record[name]
+        return record
