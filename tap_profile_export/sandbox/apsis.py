@@ -264,7 +264,8 @@ class ApsisSim:
                 return Response.json(404, {"title": "Not Found", "status": 404,
                                            "detail": "export not ready"})
             if export.path is None:
-                export.path = self._write(export)
+                export.path = self.sandbox.cached("apsis", export.request, s,
+                                                  lambda: self._write(export))
             export.served = True
         path = export.path
         headers = {"Content-Type": "application/json"}

@@ -206,7 +206,7 @@ class BatchSim:
                         and waited >= self.scenario.ready_after_seconds):
                     export.status = "ERROR" if self.scenario.export_error else "SUCCESS"
                     if export.status == "SUCCESS":
-                        export.files = self._materialise(export)
+                        export.files = self._files_for(export)
                 else:
                     export.status = ("CREATED", "PENDING", "RUNNING")[min(export.views, 2)]
         answer: dict[str, Any] = {"id": export.id, "status": export.status,
@@ -216,7 +216,19 @@ class BatchSim:
             answer["files"] = export.files[::-1]  # clients must sort by part
         return Response.json(200, answer)
 
-    def _materialise(self, export: _Export) -> list[dict[str, Any]]:
+    def _files_for(self, export: _Export) -> list[dict[str, Any]]:
+        """The export's files (reused when an identical export was generated before)."""
+        paths = self.sandbox.cached("batch", export.request, self.scenario,
+                                    lambda: self._materialise(export))
+        files = []
+        for part, path in enumerate(paths, 1):
+            file_id = f"file_{export.id.removeprefix('export_')}_{part}"
+            self._files[file_id] = (path, part)
+            files.append({"id": file_id, "part": part, "size": path.stat().st_size,
+                          "url": f"{self.sandbox.api_url}/2.4/exports/download?id={file_id}"})
+        return files
+
+    def _materialise(self, export: _Export) -> list[Path]:
         s = self.scenario
         body = export.request
         if body["export_type"] == "ATTRIBUTES":
@@ -236,16 +248,11 @@ class BatchSim:
             empty = directory / "empty.json.gz"
             empty.write_bytes(gzip.compress(b"") if s.gzip else b"")
             paths.insert(min(s.empty_part - 1, len(paths)), empty)
-        files = []
         for part, path in enumerate(paths, 1):
             if s.truncated_gzip_part == part:
                 data = path.read_bytes()
                 path.write_bytes(data[: max(10, int(len(data) * 0.6))])
-            file_id = f"file_{export.id.removeprefix('export_')}_{part}"
-            self._files[file_id] = (path, part)
-            files.append({"id": file_id, "part": part, "size": path.stat().st_size,
-                          "url": f"{self.sandbox.api_url}/2.4/exports/download?id={file_id}"})
-        return files
+        return paths
 
     def _link(self, request: Request) -> Response:
         denied = self._auth_error(request)

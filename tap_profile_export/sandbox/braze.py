@@ -245,7 +245,8 @@ class BrazeSim:
                 return s3_error("ExpiredToken", "The provided token has expired.")
             export.was_ready = True
             if export.path is None:
-                export.path = self._write(export)
+                export.path = self.sandbox.cached("braze", [export.scope, export.fields], s,
+                                                  lambda: self._write(export))
         return Response(200, headers={"Content-Type": "application/zip"}, file=export.path)
 
 

@@ -117,6 +117,7 @@ class Sandbox:
         self._lock = threading.Lock()
         self._log: list[RecordedRequest] = []
         self._faults: list[Fault] = []
+        self._generated: dict[str, Any] = {}
         self.anchor = datetime.now(timezone.utc).replace(hour=0, minute=0, second=0,
                                                          microsecond=0)
         self.cache_dir = Path(tempfile.mkdtemp(prefix="tap-profile-export-sandbox-"))
@@ -186,6 +187,7 @@ class Sandbox:
         with self._lock:
             self._log.clear()
             self._faults.clear()
+            self._generated.clear()
         for sim in (self.batch_sim, self.apsis_sim, self.braze_sim):
             sim.reset()
 
@@ -218,6 +220,18 @@ class Sandbox:
             self._log.append(RecordedRequest(request.origin, request.method, request.path,
                                              request.query, request.headers, request.json(),
                                              status, time.time()))
+
+    def cached(self, vendor: str, request: Any, scenario: Any, build: Callable[[], Any]) -> Any:
+        """Generated files are reused for an identical request and scenario (benchmarks
+        export the same data several times; generation must not be measured twice)."""
+        key = json.dumps([vendor, request, asdict(scenario)], sort_keys=True, default=str)
+        with self._lock:
+            found = self._generated.get(key)
+        if found is None:
+            found = build()
+            with self._lock:
+                self._generated[key] = found
+        return found
 
     def tap_config(self) -> dict[str, Any]:
         """A complete tap config pointing at this sandbox (all three vendors)."""
