@@ -132,7 +132,15 @@ class TapProfileExport(Tap):
                 f"checkpointed: " + " | ".join(self.failures))
 
     def checkpoint(self) -> None:
-        """Write the whole tap state now (skipped when unchanged)."""
+        """Write the whole tap state now (skipped when unchanged).
+
+        Not in BATCH mode: records then sit in a batch file until the SDK emits its BATCH
+        message, and a STATE before that message could cover records the target never got.
+        The SDK writes STATE after every BATCH message instead; at that moment every record
+        read so far is in a batch already sent, so the in-flight state it carries is exact.
+        """
+        if self.config.get("batch_config"):
+            return
         self.state_writer.write_state(self.state)
 
     def _handle_termination(self, signum: int, frame: FrameType | None) -> None:
