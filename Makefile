@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: venv test lint demo sandbox bench docs clean
+.PHONY: venv test lint demo warehouse-test sandbox bench docs clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -23,6 +23,9 @@ test: venv lint
 
 demo:
 	bash scripts/demo.sh
+
+warehouse-test:
+	bash scripts/demo.sh --warehouse-tests
 
 sandbox: venv
 	$(PY) -m tap_profile_export.sandbox --api-port 8750 --download-port 8751

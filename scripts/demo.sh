@@ -61,3 +61,25 @@ step "meltano run tap-profile-export target-postgres"
 
 step "Records emitted vs rows in PostgreSQL"
 .venv/bin/python scripts/compare_counts.py "$LOGS/tap-output.jsonl" profile_export
+
+if [ "${1:-}" = "--warehouse-tests" ]; then
+  step "Warehouse: column types and primary keys"
+  .venv/bin/python scripts/warehouse_checks.py types profile_export
+  step "Warehouse: second run with the stored state (incremental events + snapshots)"
+  before=$(.venv/bin/python scripts/warehouse_checks.py counts profile_export)
+  "$MELTANO" run tap-profile-export target-postgres >"$LOGS/meltano-run-2.log" 2>&1 \
+    || { tail -30 "$LOGS/meltano-run-2.log"; exit 1; }
+  grep -q "Reading state from" "$LOGS/meltano-run-2.log" || grep -qi "state" "$LOGS/meltano-run-2.log"
+  after=$(.venv/bin/python scripts/warehouse_checks.py counts profile_export)
+  echo "rows before: $before"; echo "rows after:  $after"
+  [ "$before" = "$after" ] || { echo "FAIL: the second run changed row counts"; exit 1; }
+  .venv/bin/python scripts/warehouse_checks.py unique profile_export
+  step "Warehouse: Singer BATCH messages (jsonl.gz, local storage) into schema profile_export_batch"
+  mkdir -p "$LOGS/batches"
+  TAP_PROFILE_EXPORT_BATCH_CONFIG="{\"encoding\": {\"format\": \"jsonl\", \"compression\": \"gzip\"}, \"storage\": {\"root\": \"file://$LOGS/batches\", \"prefix\": \"batch-\"}, \"batch_size\": 500}" \
+  TARGET_POSTGRES_DEFAULT_TARGET_SCHEMA=profile_export_batch \
+    "$MELTANO" run --full-refresh tap-profile-export target-postgres >"$LOGS/meltano-run-batch.log" 2>&1 \
+    || { tail -30 "$LOGS/meltano-run-batch.log"; exit 1; }
+  .venv/bin/python scripts/compare_counts.py "$LOGS/tap-output.jsonl" profile_export_batch
+  .venv/bin/python scripts/warehouse_checks.py types profile_export_batch
+fi

@@ -1,0 +1,94 @@
+"""Warehouse checks after `meltano run tap-profile-export target-postgres` (used by
+`scripts/demo.sh --warehouse-tests`, which CI runs).
+
+    python scripts/warehouse_checks.py types <schema>
+    python scripts/warehouse_checks.py unique <schema>
+    python scripts/warehouse_checks.py counts <schema>   # prints {"table": rows, ...}
+
+Exit status 1 with a message naming table and column on any failure.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+KEYS = {"profiles": ("source", "profile_id"), "events": ("source", "event_id"),
+        "reachability_events": ("event_id",), "braze_users": ("export_scope", "braze_id")}
+# column → expected PostgreSQL data_type (information_schema spelling, prefix match)
+TYPES = {
+    "profiles": {"exported_at": "timestamp", "attributes": "jsonb", "identifiers": "jsonb",
+                 "sections": "jsonb", "tags": "jsonb", "profile_id": "character varying"},
+    "events": {"timestamp": "timestamp", "created_at": "timestamp", "data": "jsonb",
+               "attributes": "jsonb", "event_id": "character varying"},
+    "reachability_events": {"timestamp": "timestamp", "has_phone_number": "boolean",
+                            "is_optin": "boolean", "reasons": "jsonb"},
+    "braze_users": {"created_at": "timestamp", "custom_attributes": "jsonb",
+                    "devices": "jsonb", "total_revenue": "numeric", "random_bucket": "bigint"},
+}
+
+
+def sql(query: str) -> list[list[str]]:
+    """Rows of a query (unaligned, tab-free output parsed from psql's default format)."""
+    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "warehouse.py"), "psql",
+                             query], capture_output=True, text=True, check=True)
+    lines = [line for line in result.stdout.splitlines()[2:] if line and not line.startswith("(")]
+    return [[cell.strip() for cell in line.split("|")] for line in lines]
+
+
+def check_types(schema: str) -> list[str]:
+    """Problems with column types and primary keys."""
+    problems = []
+    for table, columns in TYPES.items():
+        found = dict(sql(f"select column_name, data_type from information_schema.columns "
+                         f"where table_schema = '{schema}' and table_name = '{table}'"))
+        for column, expected in columns.items():
+            if not found.get(column, "").startswith(expected):
+                problems.append(f"{schema}.{table}.{column}: type {found.get(column)!r}, "
+                                f"expected {expected}")
+        primary = [r[0] for r in sql(
+            f"select kcu.column_name from information_schema.table_constraints tc join "
+            f"information_schema.key_column_usage kcu on tc.constraint_name = "
+            f"kcu.constraint_name and tc.table_schema = kcu.table_schema where "
+            f"tc.table_schema = '{schema}' and tc.table_name = '{table}' and "
+            f"tc.constraint_type = 'PRIMARY KEY' order by kcu.ordinal_position")]
+        if sorted(primary) != sorted(KEYS[table]):
+            problems.append(f"{schema}.{table}: primary key {primary}, expected "
+                            f"{list(KEYS[table])}")
+    return problems
+
+
+def counts(schema: str) -> dict[str, int]:
+    """Row count per table."""
+    return {table: int(sql(f"select count(*) from {schema}.{table}")[0][0]) for table in KEYS}
+
+
+def check_unique(schema: str) -> list[str]:
+    """Problems: duplicated primary keys."""
+    problems = []
+    for table, key in KEYS.items():
+        [[total, distinct]] = sql(f"select count(*), count(distinct ({', '.join(key)})) "
+                                  f"from {schema}.{table}")
+        if total != distinct:
+            problems.append(f"{schema}.{table}: {int(total) - int(distinct)} duplicate rows")
+    return problems
+
+
+def main(command: str, schema: str) -> int:
+    """Run one check."""
+    if command == "counts":
+        print(json.dumps(counts(schema)))
+        return 0
+    problems = check_types(schema) if command == "types" else check_unique(schema)
+    for problem in problems:
+        print(f"FAIL {problem}", file=sys.stderr)
+    if not problems:
+        print(f"ok: {command} ({schema})")
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1], sys.argv[2]))
