@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from tap_profile_export.sandbox.core import Request, Response, Route
 from tap_profile_export.sandbox.data import dumps
+from tap_profile_export.windows import parse_rfc3339
 
 if TYPE_CHECKING:
     from tap_profile_export.sandbox.core import Sandbox
@@ -168,7 +169,8 @@ class ApsisSim:
         body = export.request
         window = None
         if body.get("events"):
-            window = (_parse(body["start_at"]), _parse(body.get("end_at") or body["start_at"]))
+            window = (parse_rfc3339(body["start_at"]),
+                      parse_rfc3339(body.get("end_at") or body["start_at"]))
         path = self.sandbox.cache_dir / f"apsis-{export.id}.json"
         s = self.scenario
         with path.open("wb") as out:
@@ -303,11 +305,6 @@ def _event_instant(event: dict[str, Any]) -> datetime:
     return datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
 
 
-def _parse(value: str) -> datetime:
-    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
-
-
 def _jwt(claims: dict[str, Any]) -> str:
     def part(value: dict[str, Any]) -> str:
         return base64.urlsafe_b64encode(dumps(value)).decode().rstrip("=")
@@ -326,8 +323,8 @@ def _validate(body: Any) -> str | None:
         return "at least one attribute or tag is required"
     if body.get("events"):
         try:
-            start = _parse(body["start_at"])
-            end = _parse(body.get("end_at") or body["start_at"])
+            start = parse_rfc3339(body["start_at"])
+            end = parse_rfc3339(body.get("end_at") or body["start_at"])
         except (KeyError, ValueError, AttributeError):
             return "start_at is required for event exports (RFC 3339)"
         if end - start > timedelta(days=92):

@@ -23,6 +23,7 @@ from tap_profile_export.sandbox.data import (
     rfc3339,
     write_parts,
 )
+from tap_profile_export.windows import parse_rfc3339
 
 if TYPE_CHECKING:
     from tap_profile_export.sandbox.core import Sandbox
@@ -234,8 +235,8 @@ class BatchSim:
         if body["export_type"] == "ATTRIBUTES":
             rows: Iterator[dict[str, Any]] = self.profile_lines(body)
         else:
-            rows = self.event_lines(body["export_type"], _parse(body["from"]),
-                                    _parse(body["to"]), body.get("events"))
+            rows = self.event_lines(body["export_type"], parse_rfc3339(body["from"]),
+                                    parse_rfc3339(body["to"]), body.get("events"))
         lines: Iterator[bytes] = (dumps(r) for r in rows)
         malformed = tuple(s.malformed_line) if s.malformed_line else None
         if malformed or s.empty_part:
@@ -308,11 +309,6 @@ def _attribute(name: str, n: int) -> Any:
     return None if n % 9 == 0 else f"{name}-{n % 7}"
 
 
-def _parse(value: str) -> datetime:
-    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
-
-
 def _validate(body: dict[str, Any]) -> str | None:
     kind = body.get("export_type")
     if kind not in SCOPES:
@@ -322,7 +318,7 @@ def _validate(body: dict[str, Any]) -> str | None:
             return "at least one of identifiers or attributes is required"
         return None
     try:
-        start, end = _parse(body["from"]), _parse(body["to"])
+        start, end = parse_rfc3339(body["from"]), parse_rfc3339(body["to"])
     except (KeyError, ValueError, AttributeError):
         return "from and to must be RFC 3339 date-times"
     if start < datetime.now(timezone.utc) - LOOKBACK:

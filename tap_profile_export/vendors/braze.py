@@ -38,7 +38,7 @@ from tap_profile_export.exports import (
 from tap_profile_export.http import HttpClient, retry_base_for
 from tap_profile_export.progress import human_bytes
 from tap_profile_export.readers import GZIP_MAGIC, ZIP_MAGIC, iter_records
-from tap_profile_export.settings import BrazeSettings, TapSettings
+from tap_profile_export.settings import BRAZE_DEFAULT_FIELDS, BrazeSettings, TapSettings
 from tap_profile_export.windows import parse_rfc3339
 
 LOGGER = logging.getLogger("tap_profile_export.braze")
@@ -49,15 +49,7 @@ SPOOL_CHUNK = 1 << 20
 DISK_MARGIN_BYTES = 64 << 20
 _BRAZE_TIME = re.compile(r"^(\d{4}-\d{2}-\d{2}) (\d{2}:\d{2}:\d{2}(?:\.\d+)?) UTC$")
 TIMESTAMP_FIELDS = ("created_at", "push_opted_in_at", "uninstalled_at")
-KNOWN_FIELDS = frozenset({
-    "apps", "attributed_ad", "attributed_adgroup", "attributed_campaign", "attributed_source",
-    "braze_id", "campaigns_received", "canvases_received", "cards_clicked", "country",
-    "created_at", "custom_attributes", "custom_events", "devices", "dob", "email",
-    "email_subscribe", "external_id", "first_name", "gender", "home_city", "language",
-    "last_coordinates", "last_name", "phone", "purchases", "push_opted_in_at", "push_subscribe",
-    "push_tokens", "random_bucket", "time_zone", "total_revenue", "uninstalled_at",
-    "user_aliases",
-})
+KNOWN_FIELDS = frozenset(BRAZE_DEFAULT_FIELDS)
 
 
 class BrazeAdapter:
