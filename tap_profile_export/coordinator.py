@@ -58,6 +58,8 @@ class ExportCoordinator:
         self.limits = limits
         self._clock = clock
         self._watched: dict[tuple[str, str, str], PlannedExport] = {}
+        self._queued: dict[str, list[PlannedExport]] = {}
+        self._checkpoint: Checkpoint = lambda: None
         self._lock = threading.Condition()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -74,24 +76,39 @@ class ExportCoordinator:
         LOGGER.info("Export plan: %d export(s)\n%s", len(planned), "\n".join(
             f"  - {p.spec.label}" + (" (in flight, resuming)" if p.spec.key in p.exports else "")
             for p in planned))
-        per_vendor: dict[str, int] = {}
+        self._checkpoint = checkpoint
         # Paced exports (APSIS events) last, so the others are not held up by the pacing.
         for item in sorted(planned, key=lambda p: p.spec.vendor == "apsis"
                            and p.spec.kind == "events"):
-            vendor = item.spec.vendor
-            if per_vendor.get(vendor, 0) >= self.limits.get(vendor, 1):
-                continue  # created later by its runner, when the stream gets to it
-            per_vendor[vendor] = per_vendor.get(vendor, 0) + 1
+            self._queued.setdefault(item.spec.vendor, []).append(item)
+        for vendor in list(self._queued):
+            self._fill(vendor)
+        self._start_thread()
+
+    def _active(self, vendor: str) -> int:
+        return sum(1 for item in self._watched.values()
+                   if item.spec.vendor == vendor and item.entry is not None)
+
+    def _fill(self, vendor: str) -> None:
+        """Create queued exports of `vendor` while it has free slots (main thread only)."""
+        queue = self._queued.get(vendor, [])
+        while queue and self._active(vendor) < self.limits.get(vendor, 1):
+            item = queue.pop(0)
             item.runner.waiter = self
             self._watched[self._key(item.spec)] = item
             try:
-                item.entry = item.runner.ensure_created(item.spec, item.exports, checkpoint)
+                item.entry = item.runner.ensure_created(item.spec, item.exports,
+                                                        self._checkpoint)
             except TapProfileExportError as exc:  # reported by the stream that needs it
                 item.error = exc
                 item.done.set()
                 continue
-            item.started = item.next_check = self._clock()
-            item.interval = self.poll.initial_interval
+            with self._lock:
+                item.started = item.next_check = self._clock()
+                item.interval = self.poll.initial_interval
+                self._lock.notify_all()
+
+    def _start_thread(self) -> None:
         self._thread = threading.Thread(target=self._watch, name="export-readiness",
                                         daemon=True)
         self._thread.start()
@@ -106,11 +123,15 @@ class ExportCoordinator:
 
     def wait(self, spec: ExportSpec, entry: dict[str, Any]) -> list[ExportPart] | None:
         """Block until the watched export is ready (or failed); None if not watched."""
-        item = self._watched.get(self._key(spec))
+        key = self._key(spec)
+        for queue in self._queued.values():  # its stream got there first: it runs it itself
+            queue[:] = [q for q in queue if self._key(q.spec) != key]
+        item = self._watched.get(key)
         if item is None or item.entry is None or export_id(item.entry) != export_id(entry):
             return None
         item.done.wait()
-        self._watched.pop(self._key(spec), None)
+        self._watched.pop(key, None)
+        self._fill(spec.vendor)  # a slot is free: request the next export of this vendor
         if item.error is not None:
             raise item.error
         waited = self._clock() - item.started
@@ -126,17 +147,17 @@ class ExportCoordinator:
     def _watch(self) -> None:
         throttle = Throttle()
         while not self._stop.is_set():
-            pending = [p for p in self._watched.values() if not p.done.is_set()]
-            if not pending:
-                return
-            item = min(pending, key=lambda p: p.next_check)
-            delay = item.next_check - self._clock()
+            pending = [p for p in list(self._watched.values())
+                       if not p.done.is_set() and p.entry is not None]
+            delay = (min(p.next_check for p in pending) - self._clock()) if pending else 1.0
             if delay > 0:
-                self._stop.wait(delay)
+                with self._lock:  # woken early when a new export is added
+                    self._lock.wait(delay)
                 continue
+            item = min(pending, key=lambda p: p.next_check)
             self._check(item)
             if throttle.ready():
-                waiting = [p for p in self._watched.values() if not p.done.is_set()]
+                waiting = [p for p in list(self._watched.values()) if not p.done.is_set()]
                 if waiting:
                     LOGGER.info("Waiting for %d export(s): %s", len(waiting), "; ".join(
                         f"{p.spec.label} {export_id(p.entry or {})} {p.status} "

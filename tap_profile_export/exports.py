@@ -167,6 +167,7 @@ class ExportRunner:
         #: Set by the coordinator when it waits for exports on this runner's behalf.
         self.waiter: Waiter | None = None
         self.summaries: list[ExportSummary] = []
+        self._created_here: set[str] = set()
 
     def ensure_created(self, spec: ExportSpec, exports: MutableMapping[str, Any],
                        checkpoint: Checkpoint) -> dict[str, Any]:
@@ -175,13 +176,15 @@ class ExportRunner:
         if entry is not None:
             problem = self.adapter.resume_problem(spec, entry)
             if not problem:
-                LOGGER.info("%s: resuming export %s (created %s) from state", spec.label,
-                            export_id(entry), entry.get("created_at"))
+                if spec.key not in self._created_here:
+                    LOGGER.info("%s: resuming export %s (created %s) from state", spec.label,
+                                export_id(entry), entry.get("created_at"))
                 return entry
             LOGGER.info("%s: not resuming export %s from state (%s); creating a new one",
                         spec.label, export_id(entry), problem)
         entry = self._create(spec)
         exports[spec.key] = entry
+        self._created_here.add(spec.key)
         checkpoint()
         return entry
 

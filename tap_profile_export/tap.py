@@ -31,6 +31,8 @@ from tap_profile_export.windows import utc_now
 from tap_profile_export.writer import BufferedMsgSpecWriter
 
 LOGGER = logging.getLogger("tap_profile_export")
+#: Benchmark baseline: set to wait for exports one after another (no up-front requests).
+SEQUENTIAL_ENV = "TAP_PROFILE_EXPORT_SEQUENTIAL"
 
 
 class TapProfileExport(Tap):
@@ -105,6 +107,8 @@ class TapProfileExport(Tap):
         if self._prepared:
             return
         self._prepared = True
+        if os.environ.get(SEQUENTIAL_ENV):  # benchmark baseline: wait for one after another
+            return
         planned = []
         for stream in self.streams.values():
             if not isinstance(stream, ExportStream) or not stream.selected:
