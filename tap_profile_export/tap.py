@@ -6,10 +6,12 @@ import contextlib
 import logging
 import os
 import signal
+import sys
 from functools import cached_property
 from types import FrameType
 from typing import Any
 
+import ijson
 from singer_sdk import Stream, Tap
 from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.io_base import SingerWriter
@@ -51,6 +53,9 @@ class TapProfileExport(Tap):
         super().__init__(*args, **kwargs)
         with contextlib.suppress(SettingError):  # --about and discovery need no valid config
             REDACTOR.add(*self.settings.secrets)
+        if ijson.backend != "yajl2_c":
+            LOGGER.warning("ijson is using its %s backend, about 15x slower than yajl2_c: "
+                           "reinstall ijson from a wheel for your platform", ijson.backend)
 
     def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
         """JSON-schema validation, then the contract's limits; errors name the setting."""
@@ -146,6 +151,15 @@ class TapProfileExport(Tap):
         if self.config.get("batch_config"):
             return
         self.state_writer.write_state(self.state)
+
+    @classmethod
+    def invoke(cls, *args: Any, **kwargs: Any) -> None:
+        """Run the CLI; the tap's own errors end it with one clear line and exit status 1."""
+        try:
+            super().invoke(*args, **kwargs)
+        except TapProfileExportError as exc:
+            cls.logger.error("%s", exc)
+            sys.exit(1)
 
     def _handle_termination(self, signum: int, frame: FrameType | None) -> None:
         """SIGTERM/SIGINT: unwind (temp files removed, state checkpointed), exit non-zero."""
