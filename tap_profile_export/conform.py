@@ -9,6 +9,7 @@ from typing import Any
 from singer_sdk.helpers._typing import _conform_primitive_property, _is_exclusive_boolean_type
 
 _NATIVE = frozenset({str, int, bool, dict, list, type(None)})
+_NATIVE_OR_FLOAT = _NATIVE | {float}
 
 
 class RootConformer:
@@ -22,6 +23,14 @@ class RootConformer:
 
     def __call__(self, record: dict[str, Any]) -> dict[str, Any]:
         """Return `record` (changed in place) as the SDK's ROOT_ONLY level would."""
+        if (set(map(type, record.values())) <= _NATIVE_OR_FLOAT
+                and all(type(record.get(name)) in (bool, type(None)) for name in self.booleans)
+                and all(math.isfinite(v) for v in record.values() if type(v) is float)
+                and (self.keep_unknown or record.keys() <= self.properties.keys())):
+            return record  # the common case: values parsed from JSON need nothing
+        return self._conform(record)
+
+    def _conform(self, record: dict[str, Any]) -> dict[str, Any]:
         booleans, native = self.booleans, _NATIVE
         for name, value in record.items():
             kind = type(value)

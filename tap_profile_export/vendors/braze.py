@@ -289,12 +289,13 @@ def braze_time(value: object) -> object:
 
 def map_user(user: Mapping[str, Any], scope: str, exported_at: str) -> dict[str, Any]:
     """A Braze user object → `braze_users` record (unknown fields kept in `extra`)."""
-    record = {k: v for k, v in user.items() if k in KNOWN_FIELDS}
+    record = dict(user)
+    unknown = record.keys() - KNOWN_FIELDS
+    record["extra"] = {name: record.pop(name) for name in unknown} if unknown else None
     for name in TIMESTAMP_FIELDS:
-        if name in record:
-            record[name] = braze_time(record[name])
-    extra = {k: v for k, v in user.items() if k not in KNOWN_FIELDS}
-    record["extra"] = extra or None
+        value = record.get(name)
+        if value is not None:
+            record[name] = braze_time(value)
     record["export_scope"] = scope
     record["exported_at"] = exported_at
     return record
