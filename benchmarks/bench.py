@@ -153,9 +153,9 @@ def batch_messages_row(label: str, config: dict[str, Any], megabytes: float) -> 
     return Row(f"{label}: tap, BATCH messages (jsonl.gz)", records, megabytes, seconds, rss)
 
 
-def vendor_rows(vendor: str, scale: float) -> list[Row]:
+def vendor_rows(vendor: str, scale: float, quick: bool = False) -> list[Row]:
     """Tap (default settings), tap with conformance off, SDK defaults, parse-only."""
-    rows = []
+    rows: list[Row] = []
     with Sandbox(seed=99) as sb:
         config = configure(sb, vendor, scale)
         label = {"batch": "Batch events (NDJSON.gz parts)",
@@ -165,6 +165,8 @@ def vendor_rows(vendor: str, scale: float) -> list[Row]:
         parse_seconds, parse_records, megabytes = parse_only(vendor, sb.cache_dir)
         seconds, rss, records = run_tap(config, {})
         rows.append(Row(f"{label}: tap, default settings", records, megabytes, seconds, rss))
+        if quick:
+            return rows
         if vendor == "batch":
             rows.append(batch_messages_row(label, config, megabytes))
         no_conform = {**config, "type_conformance": "none"}
@@ -226,12 +228,18 @@ def main() -> int:
     parser.add_argument("--only", default="batch,apsis,braze")
     parser.add_argument("--ready-after-seconds", type=float, default=4.0)
     parser.add_argument("--no-write", action="store_true")
+    parser.add_argument("--quick", action="store_true",
+                        help="only the default-settings row per vendor (memory flatness checks)")
     args = parser.parse_args()
     scale = args.scale or (5.0 if args.big else 1.0)
     rows: list[Row] = []
     for vendor in args.only.split(","):
         print(f"… {vendor}", file=sys.stderr, flush=True)
-        rows += vendor_rows(vendor, scale)
+        rows += vendor_rows(vendor, scale, args.quick)
+    if args.quick:
+        for row in rows:
+            print(" | ".join(row.cells()))
+        return 0
     print("… concurrent waiting", file=sys.stderr, flush=True)
     rows += concurrency_rows(args.ready_after_seconds)
     header = ["run", "records", "MB", "seconds", "records/s", "MB/s", "peak RSS MiB"]
