@@ -63,6 +63,10 @@ def configure(sb: Sandbox, vendor: str, scale: float) -> dict[str, Any]:
               if k not in {"batch", "apsis", "braze"} - {vendor}}
     config["end_date"] = to_rfc3339(sb.anchor)
     config["start_date"] = to_rfc3339(sb.anchor - timedelta(days=30))
+    # The sandbox generates a file while answering the request that first needs it: at 1 GB
+    # that takes minutes, so allow for it (the tap's own defaults are 300 s and 4 h).
+    config["http_timeout_seconds"] = 900
+    config["poll"] = {**config["poll"], "timeout_seconds": 3600}
     if vendor == "batch":
         sb.batch.events, sb.batch.part_records = count, 200_000
         config["batch"]["attributes"], config["batch"]["identifiers"] = ["$language"], ["custom_id"]
