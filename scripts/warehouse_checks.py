@@ -21,13 +21,13 @@ KEYS = {"profiles": ("source", "profile_id"), "events": ("source", "event_id"),
 # column → expected PostgreSQL data_type (information_schema spelling, prefix match)
 TYPES = {
     "profiles": {"exported_at": "timestamp", "attributes": "jsonb", "identifiers": "jsonb",
-                 "sections": "jsonb", "tags": "jsonb", "profile_id": "character varying"},
+                 "sections": "jsonb", "tags": "ARRAY", "profile_id": "text"},
     "events": {"timestamp": "timestamp", "created_at": "timestamp", "data": "jsonb",
-               "attributes": "jsonb", "event_id": "character varying"},
+               "attributes": "jsonb", "event_id": "text"},
     "reachability_events": {"timestamp": "timestamp", "has_phone_number": "boolean",
-                            "is_optin": "boolean", "reasons": "jsonb"},
+                            "is_optin": "boolean", "reasons": "ARRAY"},
     "braze_users": {"created_at": "timestamp", "custom_attributes": "jsonb",
-                    "devices": "jsonb", "total_revenue": "numeric", "random_bucket": "bigint"},
+                    "devices": "ARRAY", "total_revenue": "numeric", "random_bucket": "bigint"},
 }
 
 
