@@ -38,6 +38,7 @@ from tap_profile_export.exports import (
 from tap_profile_export.http import HttpClient, retry_base_for
 from tap_profile_export.progress import human_bytes
 from tap_profile_export.readers import GZIP_MAGIC, ZIP_MAGIC, iter_records
+from tap_profile_export.seen import SeenIds
 from tap_profile_export.settings import BRAZE_DEFAULT_FIELDS, BrazeSettings, TapSettings
 from tap_profile_export.windows import parse_rfc3339
 
@@ -171,17 +172,16 @@ class BrazeAdapter:
         if spec.kind == "ids":
             yield from self._read_ids(spec, stream, source, exported_at)
             return
-        seen: set[object] = set()
         duplicates = 0
-        for user in _iter_archive(stream, source):
-            key = _braze_key(user.get("braze_id"))
-            if key is None:
-                raise ReaderError(source, "a user has no braze_id")
-            if key in seen:
-                duplicates += 1
-                continue
-            seen.add(key)
-            yield map_user(user, spec.scope or spec.kind, exported_at)
+        with SeenIds(self.temp_dir) as seen:
+            for user in _iter_archive(stream, source):
+                braze_id = user.get("braze_id")
+                if not isinstance(braze_id, str) or not braze_id:
+                    raise ReaderError(source, "a user has no braze_id")
+                if not seen.add(braze_id):
+                    duplicates += 1
+                    continue
+                yield map_user(user, spec.scope or spec.kind, exported_at)
         if duplicates:
             LOGGER.info("%s: skipped %d duplicated user(s) (Braze cleans these up weekly)",
                         source, duplicates)
@@ -266,16 +266,6 @@ def _check_layout(archive: zipfile.ZipFile, stream: IO[bytes], source: str) -> N
         raise ReaderError(source, f"corrupt ZIP directory: {archive.start_dir - position} bytes "
                                   f"between the last member and the directory are unaccounted "
                                   f"for (a member is missing from the directory)")
-
-
-def _braze_key(braze_id: object) -> object:
-    """A compact exact key for de-duplication (Braze ids are 24 hex digits)."""
-    if not isinstance(braze_id, str) or not braze_id:
-        return None
-    try:
-        return int(braze_id, 16) if len(braze_id) <= 32 else braze_id
-    except ValueError:
-        return braze_id
 
 
 def braze_time(value: object) -> object:
