@@ -59,5 +59,9 @@ class ExpiredLinkError(TapProfileExportError):
     """A pre-signed download link was refused as expired; a fresh one must be asked for."""
 
 
-class SyncInterrupted(TapProfileExportError):
-    """SIGTERM/SIGINT arrived; the tap stops after checkpointing what it read."""
+class SyncInterrupted(BaseException):
+    """SIGTERM/SIGINT arrived; the tap stops after checkpointing what it read.
+
+    A `BaseException`, like `KeyboardInterrupt`: no `except Exception` (nor a handler of the
+    tap's own errors, which isolates one failed export from the others) may swallow it.
+    """

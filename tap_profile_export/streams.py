@@ -17,7 +17,7 @@ from singer_sdk.singerlib import RecordMessage
 
 from tap_profile_export import schemas
 from tap_profile_export.conform import RootConformer
-from tap_profile_export.errors import SyncInterrupted, TapProfileExportError
+from tap_profile_export.errors import TapProfileExportError
 from tap_profile_export.windows import parse_rfc3339, to_rfc3339
 
 if TYPE_CHECKING:
@@ -141,8 +141,6 @@ class ExportStream(Stream):
                     state["replication_key_value"] = to_rfc3339(spec.window[1])
                 self.checkpoint()
         except TapProfileExportError as exc:
-            if isinstance(exc, SyncInterrupted):
-                raise
             LOGGER.error("%s %s: %s", self.name, dict(context), exc)
             self.export_tap.failures.append(str(exc))
         finally:

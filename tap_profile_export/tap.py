@@ -157,7 +157,7 @@ class TapProfileExport(Tap):
         """Run the CLI; the tap's own errors end it with one clear line and exit status 1."""
         try:
             super().invoke(*args, **kwargs)
-        except TapProfileExportError as exc:
+        except (TapProfileExportError, SyncInterrupted) as exc:
             cls.logger.error("%s", exc)
             sys.exit(1)
 
