@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import subprocess
+import time
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
@@ -69,7 +70,10 @@ def run_and_signal(tmp_path: Path, config: dict[str, Any], sig: signal.Signals,
             if when(messages):
                 proc.send_signal(sig)
                 break
+        signalled = time.monotonic()
         rest, _ = proc.communicate(timeout=120)
+        # Stopping must be prompt, not "after the exports' deadline" (60 s in these configs).
+        assert time.monotonic() - signalled < 15, "the tap did not stop promptly on the signal"
     messages += [json.loads(line) for line in rest.splitlines() if line.startswith("{")]
     return TapRun(proc.returncode, "", stderr_path.read_text(), messages)
 
