@@ -15,7 +15,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tap_profile_export.sandbox.core import Request, Response, Route
+from tap_profile_export.sandbox.core import ReadinessScenario, Request, Response, Route
 from tap_profile_export.sandbox.data import dumps
 from tap_profile_export.windows import parse_rfc3339
 
@@ -31,14 +31,12 @@ TAGS = ("tag.vip", "tag.newsletter")
 
 
 @dataclass
-class ApsisScenario:
+class ApsisScenario(ReadinessScenario):
     """Data sizes, timing and faults of the APSIS emulation (tests change these)."""
 
     profiles: int = 60
     events_per_profile: int = 4
     history_days: float = 30
-    ready_after: int = 1
-    ready_after_seconds: float = 0
     layout: str = "bare"  # or "wrapped": {"metadata": …, "profiles": {…}}
     gzip: bool = True
     poll_url_field: str = "poll_url"  # or file_download_url_v2 / file_download_url / url / Location
@@ -260,9 +258,7 @@ class ApsisSim:
                 self._failed_done = True
                 return Response.json(503, {"title": "Service Unavailable", "status": 503,
                                            "detail": "export processing failed"})
-            not_ready = (export.polls <= s.ready_after
-                         or time.monotonic() - export.created < s.ready_after_seconds)
-            if not_ready:
+            if not s.is_ready(export.polls, export.created):
                 return Response.json(404, {"title": "Not Found", "status": 404,
                                            "detail": "export not ready"})
             if export.path is None:

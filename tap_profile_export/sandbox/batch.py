@@ -7,12 +7,18 @@ import itertools
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tap_profile_export.sandbox.core import Request, Response, Route, s3_error
+from tap_profile_export.sandbox.core import (
+    ReadinessScenario,
+    Request,
+    Response,
+    Route,
+    s3_error,
+)
 from tap_profile_export.sandbox.data import (
     EVENT_NAMES,
     LANGUAGES,
@@ -37,15 +43,13 @@ SCOPES = {"ATTRIBUTES": "PROFILE_ATTRIBUTES", "EVENTS": "PROFILE_EVENTS",
 
 
 @dataclass
-class BatchScenario:
+class BatchScenario(ReadinessScenario):
     """Data sizes, timing and faults of the Batch emulation (tests change these)."""
 
     profiles: int = 200
     events: int = 300
     reachability_events: int = 100
     history_days: float = 30
-    ready_after: int = 1
-    ready_after_seconds: float = 0
     part_records: int = 500
     gzip: bool = True
     file_format: str = "ndjson"
@@ -202,9 +206,7 @@ class BatchSim:
         with self._lock:
             export.views += 1
             if export.status not in ("SUCCESS", "ERROR"):
-                waited = time.monotonic() - export.created
-                if (export.views > self.scenario.ready_after
-                        and waited >= self.scenario.ready_after_seconds):
+                if self.scenario.is_ready(export.views, export.created):
                     export.status = "ERROR" if self.scenario.export_error else "SUCCESS"
                     if export.status == "SUCCESS":
                         export.files = self._files_for(export)
@@ -339,5 +341,3 @@ def _faulty_lines(lines: Iterator[bytes], per_part: int,
         else:
             yield line
 
-
-SCENARIO_FIELDS = [f.name for f in fields(BatchScenario)]

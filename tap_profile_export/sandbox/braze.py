@@ -13,7 +13,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tap_profile_export.sandbox.core import Request, Response, Route, s3_error
+from tap_profile_export.sandbox.core import (
+    ReadinessScenario,
+    Request,
+    Response,
+    Route,
+    s3_error,
+)
 from tap_profile_export.sandbox.data import dumps
 
 if TYPE_CHECKING:
@@ -24,14 +30,12 @@ SEGMENTS = ("seg-alpha", "seg-beta")
 
 
 @dataclass
-class BrazeScenario:
+class BrazeScenario(ReadinessScenario):
     """Data sizes, timing and faults of the Braze emulation (tests change these)."""
 
     users: int = 120
     control_group_users: int = 15
     members: int = 3
-    ready_after: int = 1
-    ready_after_seconds: float = 0
     not_ready_status: int = 403
     link_ttl_seconds: float = 4 * 3600
     duplicate_user: bool = True
@@ -237,8 +241,7 @@ class BrazeSim:
         s = self.scenario
         with self._lock:
             export.probes += 1
-            if (export.probes <= s.ready_after
-                    or time.monotonic() - export.created < s.ready_after_seconds):
+            if not s.is_ready(export.probes, export.created):
                 return s3_error("AccessDenied", "Access Denied", s.not_ready_status)
             if s.expire_after_ready_once and export.was_ready and not self._expired_once:
                 self._expired_once = True

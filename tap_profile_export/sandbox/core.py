@@ -37,6 +37,19 @@ class RecordedRequest:
 
 
 @dataclass
+class ReadinessScenario:
+    """When an export becomes ready: the part of every vendor's scenario that is shared."""
+
+    ready_after: int = 1
+    ready_after_seconds: float = 0
+
+    def is_ready(self, checks: int, created: float) -> bool:
+        """Ready once checked more than `ready_after` times and `ready_after_seconds` old."""
+        return (checks > self.ready_after
+                and time.monotonic() - created >= self.ready_after_seconds)
+
+
+@dataclass
 class Fault:
     """An injected failure for matching requests (`times` of them)."""
 
