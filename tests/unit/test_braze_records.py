@@ -10,7 +10,8 @@ import orjson
 import pytest
 
 from tap_profile_export.errors import ReaderError
-from tap_profile_export.vendors.braze import _iter_archive, braze_time, map_user
+from tap_profile_export.readers import iter_archive_records
+from tap_profile_export.vendors.braze import braze_time, map_user
 
 USERS = [{"braze_id": f"{i:024x}", "external_id": f"u{i}",
           "created_at": "2020-07-10 15:00:00.000 UTC", "custom_attributes": {"tier": i},
@@ -44,17 +45,17 @@ def test_braze_time_leaves_other_values() -> None:
 def test_zip_members_any_name_empty_skipped() -> None:
     data = zip_bytes({"a.json": ndjson(USERS[:3]), "empty.txt": b"",
                       "b.txt": ndjson(USERS[3:])})
-    assert list(_iter_archive(io.BytesIO(data), "braze")) == USERS
+    assert list(iter_archive_records(io.BytesIO(data), "braze")) == USERS
 
 
 def test_gzip_body_is_read_too() -> None:
-    assert list(_iter_archive(io.BytesIO(gzip.compress(ndjson(USERS))), "braze")) == USERS
+    assert list(iter_archive_records(io.BytesIO(gzip.compress(ndjson(USERS))), "braze")) == USERS
 
 
 def test_truncated_zip_names_the_archive() -> None:
     data = zip_bytes({"a.json": ndjson(USERS)})
     with pytest.raises(ReaderError, match=r"segment:s1.*ZIP"):
-        list(_iter_archive(io.BytesIO(data[: len(data) // 2]), "braze segment:s1"))
+        list(iter_archive_records(io.BytesIO(data[: len(data) // 2]), "braze segment:s1"))
 
 
 def test_corrupt_member_names_the_member() -> None:
@@ -63,4 +64,4 @@ def test_corrupt_member_names_the_member() -> None:
     start = data.index(b"b.json") + 20
     data[start:start + 40] = b"\xff" * 40
     with pytest.raises(ReaderError, match=r"member b\.json"):
-        list(_iter_archive(io.BytesIO(bytes(data)), "braze segment:s1"))
+        list(iter_archive_records(io.BytesIO(bytes(data)), "braze segment:s1"))
