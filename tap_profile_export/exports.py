@@ -27,7 +27,7 @@ from tap_profile_export.errors import (
 from tap_profile_export.progress import ReadProgress, Throttle, human_bytes
 from tap_profile_export.readers import CountingReader
 from tap_profile_export.redact import REDACTOR
-from tap_profile_export.settings import PollSettings
+from tap_profile_export.settings import DEFAULT_RETRY, PollSettings, RetrySettings
 from tap_profile_export.windows import to_rfc3339, utc_now
 
 LOGGER = logging.getLogger("tap_profile_export.exports")
@@ -155,11 +155,13 @@ def timeout_error(spec: ExportSpec, entry: dict[str, Any], waited: float, timeou
 class ExportRunner:
     """Drives exports through the lifecycle for one adapter."""
 
-    def __init__(self, adapter: ExportAdapter, poll: PollSettings, *, max_recreates: int = 3,
+    def __init__(self, adapter: ExportAdapter, poll: PollSettings, *,
+                 retry: RetrySettings = DEFAULT_RETRY, max_recreates: int = 3,
                  max_part_attempts: int = 4, sleep: Callable[[float], None] = time.sleep,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.adapter = adapter
         self.poll = poll
+        self.retry = retry
         self.max_recreates = max_recreates
         self.max_part_attempts = max_part_attempts
         self._sleep = sleep
@@ -309,7 +311,7 @@ class ExportRunner:
                     raise VendorHTTPError(
                         f"{source}: download failed {attempt} times, last at byte {at} "
                         f"({reason})") from None
-                delay = min(30.0, max(self.poll.initial_interval, 0.05) * 2 ** (attempt - 1))
+                delay = self.retry.delay(attempt)
                 LOGGER.warning("%s: download interrupted at byte %d (%s); reopening in %.1fs, "
                                "attempt %d/%d", source, at, reason, delay, attempt + 1,
                                self.max_part_attempts)

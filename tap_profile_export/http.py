@@ -19,6 +19,7 @@ import requests
 
 from tap_profile_export.errors import TapProfileExportError, VendorHTTPError
 from tap_profile_export.redact import REDACTOR, safe_url
+from tap_profile_export.settings import DEFAULT_RETRY, RetrySettings
 
 LOGGER = logging.getLogger("tap_profile_export.http")
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
@@ -28,11 +29,6 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     requests.exceptions.ChunkedEncodingError,
 )
 MAX_SERVER_WAIT_SECONDS = 900.0
-
-
-def retry_base_for(poll_initial_interval: float) -> float:
-    """First retry delay: the poll interval, between 10 ms (tests) and 1 s (production)."""
-    return min(1.0, max(poll_initial_interval, 0.01))
 
 
 def origin_of(url: str) -> str:
@@ -88,7 +84,7 @@ class HttpClient:
         api_url: str,
         auth_headers: Callable[[], Mapping[str, str]],
         timeout: float,
-        retry_base_seconds: float = 1.0,
+        retry: RetrySettings = DEFAULT_RETRY,
         max_attempts: int = 6,
         on_unauthorized: Callable[[], bool] | None = None,
         sleep: Callable[[float], None] = time.sleep,
@@ -97,7 +93,7 @@ class HttpClient:
         self.api_origin = origin_of(api_url)
         self._auth_headers = auth_headers
         self.timeout = timeout
-        self.retry_base_seconds = retry_base_seconds
+        self.retry = retry
         self.max_attempts = max_attempts
         self._on_unauthorized = on_unauthorized
         self._sleep = sleep
@@ -178,7 +174,7 @@ class HttpClient:
         if server_wait is not None:
             delay = min(server_wait, MAX_SERVER_WAIT_SECONDS)
         else:
-            delay = min(60.0, self.retry_base_seconds * 2 ** (attempt - 1))
+            delay = self.retry.delay(attempt)
             delay *= random.uniform(0.8, 1.2)
         LOGGER.warning("%s %s: %s, retry %d/%d in %.1fs", self.vendor, what, reason, attempt,
                        attempts - 1, delay)

@@ -57,6 +57,19 @@ CONFIG_SCHEMA = th.PropertiesList(
         ),
         description="How the tap waits for exports to become ready.",
     ),
+    th.Property(
+        "retry",
+        th.ObjectType(
+            th.Property("initial_delay_seconds", th.NumberType, default=1,
+                        description="First wait before retrying a failed API request or "
+                                    "re-opening an interrupted download; doubles each time."),
+            th.Property("max_delay_seconds", th.NumberType, default=60,
+                        description="Cap for the wait between retries."),
+        ),
+        description="How the tap retries transient failures (5xx, 429 without a reset time, "
+                    "connection errors, interrupted downloads). Separate from `poll`, which "
+                    "paces readiness checks.",
+    ),
     th.Property("http_timeout_seconds", th.NumberType, default=300,
                 description="Socket read timeout for API calls and downloads, in seconds."),
     th.Property("type_conformance", th.StringType, default="root_only",
@@ -148,6 +161,21 @@ class PollSettings:
 
 
 @dataclass(frozen=True)
+class RetrySettings:
+    """Exponential back-off between retries of failed requests and interrupted downloads."""
+
+    initial_delay: float = 1.0
+    max_delay: float = 60.0
+
+    def delay(self, attempt: int) -> float:
+        """The wait before retry number `attempt` (1-based), without jitter."""
+        return min(self.max_delay, self.initial_delay * 2 ** (attempt - 1))
+
+
+DEFAULT_RETRY = RetrySettings()
+
+
+@dataclass(frozen=True)
 class BatchSettings:
     """Batch.com connection and export request settings."""
 
@@ -198,6 +226,7 @@ class TapSettings:
     start_date: datetime | None
     end_date: datetime | None
     poll: PollSettings
+    retry: RetrySettings
     http_timeout: float
     temp_dir: str | None
     type_conformance: str
@@ -382,6 +411,14 @@ def parse_settings(config: Mapping[str, Any]) -> TapSettings:
         max_interval=_number(poll, "max_interval_seconds", "poll.max_interval_seconds", 300.0),
         timeout=_number(poll, "timeout_seconds", "poll.timeout_seconds", 14400.0),
     )
+    retry = config.get("retry") or {}
+    if not isinstance(retry, Mapping):
+        raise SettingError("retry", "must be an object")
+    retry_settings = RetrySettings(
+        initial_delay=_number(retry, "initial_delay_seconds", "retry.initial_delay_seconds",
+                              1.0),
+        max_delay=_number(retry, "max_delay_seconds", "retry.max_delay_seconds", 60.0),
+    )
     start, end = _datetime(config, "start_date"), _datetime(config, "end_date")
     if start and end and start >= end:
         raise SettingError("end_date", "must be later than start_date")
@@ -399,6 +436,7 @@ def parse_settings(config: Mapping[str, Any]) -> TapSettings:
         start_date=start,
         end_date=end,
         poll=poll_settings,
+        retry=retry_settings,
         http_timeout=_number(config, "http_timeout_seconds", "http_timeout_seconds", 300.0)
         or 300.0,
         temp_dir=config.get("temp_dir") or None,

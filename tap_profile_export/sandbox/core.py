@@ -251,6 +251,7 @@ class Sandbox:
         return {
             "poll": {"initial_interval_seconds": 0.05, "max_interval_seconds": 0.2,
                      "timeout_seconds": 60},
+            "retry": {"initial_delay_seconds": 0.01, "max_delay_seconds": 0.05},
             "http_timeout_seconds": 30,
             "batch": self.batch_sim.tap_config(),
             "apsis": self.apsis_sim.tap_config(),

@@ -31,7 +31,7 @@ from tap_profile_export.exports import (
     Readiness,
     RecreateExport,
 )
-from tap_profile_export.http import HttpClient, retry_base_for
+from tap_profile_export.http import HttpClient
 from tap_profile_export.readers import iter_object_items
 from tap_profile_export.redact import REDACTOR, safe_url
 from tap_profile_export.settings import ApsisSettings, TapSettings
@@ -325,15 +325,14 @@ class ApsisVendor:
         self.settings = settings
         self.tap_settings = tap_settings
         self.now = now
-        base = retry_base_for(tap_settings.poll.initial_interval)
         token_http = HttpClient(vendor="apsis", api_url=settings.api_url, auth_headers=dict,
-                                timeout=tap_settings.http_timeout, retry_base_seconds=base)
+                                timeout=tap_settings.http_timeout, retry=tap_settings.retry)
         self.tokens = TokenProvider(settings, token_http)
         http = HttpClient(vendor="apsis", api_url=settings.api_url,
                           auth_headers=self.tokens.headers, on_unauthorized=self.tokens.invalidate,
-                          timeout=tap_settings.http_timeout, retry_base_seconds=base)
+                          timeout=tap_settings.http_timeout, retry=tap_settings.retry)
         self.adapter = ApsisAdapter(settings, http)
-        self.runner = ExportRunner(self.adapter, tap_settings.poll)
+        self.runner = ExportRunner(self.adapter, tap_settings.poll, retry=tap_settings.retry)
 
     def partitions(self, stream: str) -> list[dict[str, Any]]:
         """`profiles` always; `events` only when event types are configured."""

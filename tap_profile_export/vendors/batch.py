@@ -23,7 +23,7 @@ from tap_profile_export.exports import (
     Readiness,
     RecreateExport,
 )
-from tap_profile_export.http import HttpClient, retry_base_for
+from tap_profile_export.http import HttpClient
 from tap_profile_export.readers import iter_records
 from tap_profile_export.settings import BatchSettings, TapSettings
 from tap_profile_export.vendors.base import inflight_windows
@@ -139,11 +139,11 @@ class BatchVendor:
         self.now = now
         http = HttpClient(
             vendor="batch", api_url=settings.api_url, timeout=tap_settings.http_timeout,
-            retry_base_seconds=retry_base_for(tap_settings.poll.initial_interval),
+            retry=tap_settings.retry,
             auth_headers=lambda: {"Authorization": f"Bearer {settings.api_key}",
                                   "X-Batch-Project": settings.project_key})
         self.adapter = BatchAdapter(settings, http)
-        self.runner = ExportRunner(self.adapter, tap_settings.poll)
+        self.runner = ExportRunner(self.adapter, tap_settings.poll, retry=tap_settings.retry)
 
     def partitions(self, stream: str) -> list[dict[str, Any]]:
         """Batch feeds all three of its streams with one partition each."""

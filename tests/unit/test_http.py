@@ -10,12 +10,13 @@ import requests_mock
 
 from tap_profile_export.errors import TapProfileExportError, VendorHTTPError
 from tap_profile_export.http import HttpClient, server_wait_seconds
+from tap_profile_export.settings import RetrySettings
 
 API = "https://api.example.com"
 
 
 def client(sleeps: list[float], **kw) -> HttpClient:
-    return HttpClient(vendor="batch", api_url=API, timeout=5, retry_base_seconds=0.5,
+    return HttpClient(vendor="batch", api_url=API, timeout=5, retry=RetrySettings(0.5),
                       auth_headers=lambda: {"Authorization": "Bearer sekrit"},
                       sleep=sleeps.append, **kw)
 
