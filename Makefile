@@ -34,7 +34,7 @@ test-slow: venv
 # Property tests with fresh randomness and a large budget (FUZZ_EXAMPLES per property), on
 # purpose: `make test` runs them derandomized. Keep every case this finds as an `@example`.
 fuzz: venv
-	HYPOTHESIS_PROFILE=fuzz $(PY) -m pytest -q tests/unit/test_reader_properties.py
+	HYPOTHESIS_PROFILE=fuzz $(PY) -m pytest -q -n auto tests/unit/test_reader_properties.py
 
 demo:
 	bash scripts/demo.sh
