@@ -65,13 +65,17 @@ def run_and_signal(tmp_path: Path, config: dict[str, Any], sig: signal.Signals,
                                 env={**os.environ, "PYTHONUNBUFFERED": "1"})
         messages: list[dict[str, Any]] = []
         assert proc.stdout is not None
+        sent = False
         for line in proc.stdout:
             messages.append(json.loads(line))
             if when(messages):
                 proc.send_signal(sig)
+                sent = True
                 break
         signalled = time.monotonic()
         rest, _ = proc.communicate(timeout=120)
+        assert sent, ("the run ended before the moment to interrupt it came:\n"
+                      + stderr_path.read_text()[-3000:])
         # Stopping must be prompt, not "after the exports' deadline" (60 s in these configs).
         assert time.monotonic() - signalled < 15, "the tap did not stop promptly on the signal"
     messages += [json.loads(line) for line in rest.splitlines() if line.startswith("{")]
