@@ -248,8 +248,8 @@ def _check_layout(archive: zipfile.ZipFile, stream: IO[bytes], source: str) -> N
     lost an entry would otherwise drop that member's users silently."""
     position = min((i.header_offset for i in archive.infolist()), default=archive.start_dir)
     for info in sorted(archive.infolist(), key=lambda i: i.header_offset):
-        stream.seek(info.header_offset)
-        header = stream.read(30)
+        stream.seek(max(info.header_offset, 0))  # a corrupt directory can say -1
+        header = stream.read(30) if info.header_offset >= 0 else b""
         if info.header_offset != position or header[:4] != b"PK\x03\x04":
             raise ReaderError(source, f"corrupt ZIP directory: member {info.filename} is not "
                                       f"where the archive says (offset {info.header_offset})")
