@@ -42,7 +42,7 @@ class ExportStream(Stream):
 
     def __init__(self, tap: TapProfileExport) -> None:
         super().__init__(tap)
-        #: Partitions of this run read completely, and why others were not (snapshots).
+        #: Partitions of this run read completely, and those that failed (snapshots).
         self._complete: set[str] = set()
         self._failed: list[str] = []
         self.activation = str(tap.config.get("activate_version") or "off")

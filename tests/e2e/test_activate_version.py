@@ -93,6 +93,12 @@ def test_one_vendor_run_never_activates_a_table_other_vendors_write(
     run = run_tap(tmp_path, config_for(sandbox, "configured_sources", ("batch",)))
     assert run.returncode == 0, run.stderr[-3000:]
     assert list(activations(run)) == ["profiles"]
+    config = config_for(sandbox, "configured_sources", ("batch",))
+    config["stream_maps"] = {"profiles": {"__alias__": "profiles_batch"}}
+    run = run_tap(tmp_path, config)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert list(activations(run)) == ["profiles_batch"]
+    assert run.records("profiles_batch") and not run.records("profiles")
     # Braze is the only source of braze_users: a Braze-only run covers the table.
     run = run_tap(tmp_path, config_for(sandbox, "all_sources", ("braze",)))
     assert run.returncode == 0, run.stderr[-3000:]
