@@ -22,6 +22,11 @@ export PYTHONWARNINGS=ignore
 VPY=$ROOT/.venv/bin/python
 MELTANO=$ROOT/.venv-meltano/bin/meltano
 warehouse() { "$VPY" "$ROOT/scripts/warehouse.py" "$@"; }
+# Change the running sandbox's scenario (POST /_sandbox/scenario), e.g. profiles erased.
+scenario() {
+  "$VPY" -c 'import sys, urllib.request as u; u.urlopen(u.Request(sys.argv[1], sys.argv[2].encode(), {"Content-Type": "application/json"}))' \
+    "http://127.0.0.1:$API_PORT/_sandbox/scenario" "$1"
+}
 
 t0=$(date +%s); ts=$t0
 step() {
@@ -113,6 +118,47 @@ if [ "${1:-}" = "--warehouse-tests" ]; then
   echo "rows before: $before"; echo "rows after:  $after"
   [ "$before" = "$after" ] || fail "the second run changed row counts"
   "$VPY" scripts/warehouse_checks.py unique profile_export
+  "$VPY" scripts/warehouse_checks.py deleted profile_export   # nothing deleted at the vendor yet
+
+  step "Warehouse: deleted profiles (the sandbox erases one Batch and one APSIS profile and one Braze user)"
+  scenario '{"batch": {"deleted": [3]}, "apsis": {"deleted": [5]}, "braze": {"deleted": [7]}}'
+  "$MELTANO" run tap-profile-export target-postgres >"$LOGS/meltano-run-deletes.log" 2>&1 \
+    || show "$LOGS/meltano-run-deletes.log" 40
+  grep -q "ACTIVATE_VERSION" "$LOGS/meltano-run-deletes.log" \
+    || fail "no ACTIVATE_VERSION logged by the tap"
+  DELETED=(profiles:batch/profile_0000003 profiles:apsis/pk-000005 braze_users:user-7)
+  "$VPY" scripts/warehouse_checks.py deleted profile_export "${DELETED[@]}"
+  after_deletes=$("$VPY" scripts/warehouse_checks.py counts profile_export)
+  [ "$after_deletes" = "$after" ] || fail "soft deletes changed row counts: $after_deletes"
+
+  step "Warehouse: a run in which Batch's export fails marks nothing deleted (APSIS erases one more)"
+  scenario '{"batch": {"export_error": true}, "apsis": {"deleted": [5, 6]}}'
+  if "$MELTANO" run tap-profile-export target-postgres >"$LOGS/meltano-run-failed.log" 2>&1; then
+    fail "the run with a failing Batch export succeeded"
+  fi
+  grep -q "profiles: no ACTIVATE_VERSION this run" "$LOGS/meltano-run-failed.log" \
+    || show "$LOGS/meltano-run-failed.log" 40
+  "$VPY" scripts/warehouse_checks.py deleted profile_export "${DELETED[@]}"
+  scenario '{"batch": {"export_error": false}}'
+
+  step "Warehouse: one-vendor extractors into the same tables never delete another vendor's rows"
+  for vendor in batch braze; do
+    "$MELTANO" state clear --force "dev:tap-profile-export--$vendor-to-target-postgres" >/dev/null 2>&1 || true
+    "$MELTANO" run "tap-profile-export--$vendor" target-postgres >"$LOGS/meltano-run-$vendor-pg.log" 2>&1 \
+      || show "$LOGS/meltano-run-$vendor-pg.log" 40
+  done
+  grep -q "source apsis is not configured in this run" "$LOGS/meltano-run-batch-pg.log" \
+    || show "$LOGS/meltano-run-batch-pg.log" 40
+  "$VPY" scripts/warehouse_checks.py deleted profile_export "${DELETED[@]}"
+
+  step "Warehouse: a complete run again marks the pending APSIS erasure deleted"
+  "$MELTANO" run tap-profile-export target-postgres >"$LOGS/meltano-run-recovered.log" 2>&1 \
+    || show "$LOGS/meltano-run-recovered.log" 40
+  "$VPY" scripts/warehouse_checks.py deleted profile_export "${DELETED[@]}" profiles:apsis/pk-000006
+  [ "$("$VPY" scripts/warehouse_checks.py counts profile_export)" = "$after" ] \
+    || fail "row counts changed"
+  # The later steps compare with the first run's records: the sandbox serves everyone again.
+  scenario '{"batch": {"deleted": []}, "apsis": {"deleted": []}, "braze": {"deleted": []}}'
 
   step "One-vendor extractors → target-jsonl (other vendors' secrets set in the env must not leak in)"
   declare -A SECRET=([batch]=TAP_PROFILE_EXPORT_BATCH_API_KEY

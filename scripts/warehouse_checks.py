@@ -4,6 +4,8 @@
     python scripts/warehouse_checks.py types <schema>
     python scripts/warehouse_checks.py unique <schema>
     python scripts/warehouse_checks.py counts <schema>   # prints {"table": rows, ...}
+    python scripts/warehouse_checks.py deleted <schema> [profiles:<source>/<profile_id> ...]
+        [braze_users:<external_id> ...]   # exactly these rows soft-deleted (_sdc_deleted_at)
 
 Exit status 1 with a message naming table and column on any failure.
 """
@@ -77,12 +79,40 @@ def check_unique(schema: str) -> list[str]:
     return problems
 
 
-def main(command: str, schema: str) -> int:
+def check_deleted(schema: str, expected: list[str]) -> list[str]:
+    """Problems: rows soft-deleted (`_sdc_deleted_at` set by ACTIVATE_VERSION) other than
+    exactly the expected ones. `profiles:<source>/<profile_id>` is one profile row;
+    `braze_users:<external_id>` is that user's row in every export scope that held it."""
+    problems = []
+    for table, key in KEYS.items():
+        found = {tuple(row) for row in sql(
+            f"select {', '.join(key)} from {schema}.{table} where _sdc_deleted_at is not null")}
+        wanted: set[tuple[str, ...]] = set()
+        for item in expected:
+            name, _, value = item.partition(":")
+            if name == table == "profiles":
+                wanted.add(tuple(value.split("/", 1)))
+            elif name == table == "braze_users":
+                rows = {tuple(r) for r in sql(f"select {', '.join(key)} from {schema}.{table} "
+                                              f"where external_id = '{value}'")}
+                if not rows:
+                    problems.append(f"{schema}.{table}: no row of external_id {value}")
+                wanted |= rows
+        if found != wanted:
+            problems.append(f"{schema}.{table}: soft-deleted rows {sorted(found)}, expected "
+                            f"{sorted(wanted)}")
+    return problems
+
+
+def main(command: str, schema: str, *args: str) -> int:
     """Run one check."""
     if command == "counts":
         print(json.dumps(counts(schema)))
         return 0
-    problems = check_types(schema) if command == "types" else check_unique(schema)
+    if command == "deleted":
+        problems = check_deleted(schema, list(args))
+    else:
+        problems = check_types(schema) if command == "types" else check_unique(schema)
     for problem in problems:
         print(f"FAIL {problem}", file=sys.stderr)
     if not problems:
@@ -91,4 +121,4 @@ def main(command: str, schema: str) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1], sys.argv[2]))
+    sys.exit(main(*sys.argv[1:]))

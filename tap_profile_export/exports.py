@@ -214,14 +214,17 @@ class ExportRunner:
                 return
             except RecreateExport as exc:
                 recreated += 1
+                exports.pop(spec.key, None)
                 if recreated > self.max_recreates:
                     raise ExportFailedError(
                         f"{spec.label}: {exc} — gave up after creating {recreated} exports"
                     ) from None
                 LOGGER.warning("%s: %s; creating a new export (%d/%d)", spec.label, exc,
                                recreated, self.max_recreates)
-                exports.pop(spec.key, None)
                 entry = self.ensure_created(spec, exports, checkpoint)
+            except ExportFailedError:  # e.g. Batch ERROR: never resumed, the next run creates anew
+                exports.pop(spec.key, None)
+                raise
 
     def _create(self, spec: ExportSpec) -> dict[str, Any]:
         created_at = to_rfc3339(utc_now())

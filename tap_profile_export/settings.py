@@ -34,6 +34,8 @@ BRAZE_DEFAULT_FIELDS: tuple[str, ...] = (
 )
 
 _STRINGS = th.ArrayType(th.StringType)
+#: `activate_version` values; the first is the default.
+ACTIVATE_VERSION_MODES = ("off", "all_sources", "configured_sources")
 
 
 def _secret(name: str, description: str, **kw: Any) -> th.Property:
@@ -80,6 +82,16 @@ CONFIG_SCHEMA = th.PropertiesList(
                             "'none' (fastest)."),
     th.Property("temp_dir", th.StringType,
                 description="Directory for spooled archives (default: the system temp dir)."),
+    th.Property("activate_version", th.StringType, default="off",
+                allowed_values=list(ACTIVATE_VERSION_MODES),
+                description="Table versions for the snapshot streams (profiles, braze_users), "
+                            "so the target marks rows absent from a complete snapshot deleted: "
+                            "'off' (default, like the SDK's emit_activate_version_messages: "
+                            "false), 'all_sources' (ACTIVATE_VERSION only after a run read "
+                            "every source a table can hold: profiles needs Batch and APSIS), "
+                            "or 'configured_sources' (every configured source; only when no "
+                            "other run writes the same table). Never after a failed or "
+                            "partial read. See README 'Deleted profiles'."),
     th.Property(
         "batch",
         th.ObjectType(
@@ -230,6 +242,7 @@ class TapSettings:
     http_timeout: float
     temp_dir: str | None
     type_conformance: str
+    activate_version: str
     batch: BatchSettings | None
     apsis: ApsisSettings | None
     braze: BrazeSettings | None
@@ -441,5 +454,6 @@ def parse_settings(config: Mapping[str, Any]) -> TapSettings:
         or 300.0,
         temp_dir=config.get("temp_dir") or None,
         type_conformance=_choice(config, "type_conformance", ("root_only", "recursive", "none")),
+        activate_version=_choice(config, "activate_version", ACTIVATE_VERSION_MODES),
         **vendors,
     )

@@ -36,9 +36,18 @@ class ExportStream(Stream):
     #: Vendors feeding this stream. Partition contexts hold only record columns (the SDK
     #: copies them into records): `source`, or `export_scope` for the Braze-only stream.
     sources: ClassVar[tuple[str, ...]] = ()
+    #: A full snapshot per run: with `activate_version` on, its records carry the run's table
+    #: version and ACTIVATE_VERSION follows once every partition was read (`_sync_records`).
+    snapshot: ClassVar[bool] = False
 
     def __init__(self, tap: TapProfileExport) -> None:
         super().__init__(tap)
+        #: Partitions of this run read completely, and those that failed (snapshots).
+        self._complete: set[str] = set()
+        self._failed: list[str] = []
+        self.activation = str(tap.config.get("activate_version") or "off")
+        if self.snapshot and self.activation != "off":
+            self._stream_version = tap.initialized_at  # ms since epoch: grows run to run
         #: Benchmark reference: the SDK's own record path, writer and recursive conformance.
         self.sdk_reference = os.environ.get(REFERENCE_ENV) == "sdk-defaults"
         level = str(tap.config.get("type_conformance") or "root_only").upper()
@@ -97,6 +106,52 @@ class ExportStream(Stream):
         return tuple(name for name in self.schema["properties"]
                      if not self.mask[("properties", name)])
 
+    @property
+    def emit_activate_version_messages(self) -> bool:
+        """Never the SDK's way: it sends ACTIVATE_VERSION before the records, so a run
+        failing half-way would mark every unread row deleted. See `_sync_records`."""
+        return False
+
+    def _sync_records(self, context: Any = None, *,
+                      write_messages: bool = True) -> Generator[dict[str, Any], Any, Any]:
+        """The SDK's sync of every partition; then ACTIVATE_VERSION if the snapshot is whole.
+
+        Reached only when no partition raised; failures this tap tolerates (a vendor's export
+        failed, other partitions went on) are recorded by `get_records` and block it too.
+        """
+        yield from super()._sync_records(context, write_messages=write_messages)
+        if self._stream_version is None or context is not None:
+            return
+        if not write_messages:
+            LOGGER.warning("%s: no ACTIVATE_VERSION in BATCH mode (batch files carry no table "
+                           "version); rows absent from the snapshot are not marked deleted",
+                           self.name)
+            return
+        missing = self.activation_blockers()
+        if missing:
+            LOGGER.log(logging.WARNING if self._failed else logging.INFO,
+                       "%s: no ACTIVATE_VERSION this run, so no row is marked deleted: %s",
+                       self.name, "; ".join(missing))
+            return
+        LOGGER.info("%s: every partition read completely (%s); ACTIVATE_VERSION %d: the "
+                    "target marks rows of older versions deleted", self.name,
+                    ", ".join(sorted(self._complete)), self._stream_version)
+        self._write_activate_version_message(self._stream_version)
+
+    def activation_blockers(self) -> list[str]:
+        """Why this run's snapshot may not replace the table (empty: it may)."""
+        found = [f"{key} failed" for key in self._failed]
+        if self.activation == "all_sources":
+            found += [f"source {name} is not configured in this run (activate_version="
+                      f"all_sources: the table may hold its rows)"
+                      for name in self.sources if name not in self.export_tap.vendors]
+        partitions = self.partitions or []
+        if not partitions:
+            found.append("no source configured")
+        found += [f"{key} was not read" for key in map(_partition_key, partitions)
+                  if key not in self._complete and key not in self._failed]
+        return found
+
     def _increment_stream_state(self, latest_record: Any, *, context: Any = None) -> None:
         """Bookmarks move per fully-read export window (see `get_records`), not per record."""
 
@@ -140,9 +195,12 @@ class ExportStream(Stream):
                     state["replication_key"] = self.replication_key
                     state["replication_key_value"] = to_rfc3339(spec.window[1])
                 self.checkpoint()
+            if plan:
+                self._complete.add(_partition_key(context))
         except TapProfileExportError as exc:
             LOGGER.error("%s %s: %s", self.name, dict(context), exc)
             self.export_tap.failures.append(str(exc))
+            self._failed.append(_partition_key(context))
         finally:
             if not exports:
                 state.pop("exports", None)
@@ -157,6 +215,7 @@ class ProfilesStream(ExportStream):
     replication_key = None
     schema = schemas.PROFILES
     sources = ("batch", "apsis")
+    snapshot = True
 
 
 class EventsStream(ExportStream):
@@ -187,3 +246,9 @@ class BrazeUsersStream(ExportStream):
     replication_key = None
     schema = schemas.BRAZE_USERS
     sources = ("braze",)
+    snapshot = True
+
+
+def _partition_key(context: Mapping[str, Any]) -> str:
+    """A partition in logs: `source=batch`, `export_scope=segment:seg-alpha`."""
+    return ",".join(f"{k}={v}" for k, v in sorted(context.items()))

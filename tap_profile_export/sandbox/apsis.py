@@ -48,6 +48,7 @@ class ApsisScenario(ReadinessScenario):
     failed_once: bool = False
     truncate_body: bool = False
     invalid_json: bool = False
+    deleted: list[int] = field(default_factory=list)  # profile numbers erased at the vendor
 
 
 @dataclass
@@ -152,7 +153,8 @@ class ApsisSim:
 
     def expected_profiles(self, body: dict[str, Any]) -> dict[str, dict[str, Any]]:
         """Profile key → profile of an attributes-and-tags export with `body`."""
-        return {_key(n): self.profile(n, body, None) for n in range(self.scenario.profiles)}
+        return {_key(n): self.profile(n, body, None) for n in range(self.scenario.profiles)
+                if n not in self.scenario.deleted}
 
     def expected_events(self, body: dict[str, Any], start: datetime, end: datetime
                         ) -> list[tuple[str, str, dict[str, Any]]]:
@@ -176,8 +178,8 @@ class ApsisSim:
                 out.write(b'{"metadata": ' + dumps({"sections": {k: {} for k in SECTIONS}})
                           + b', "profiles": ')
             out.write(b"{")
-            for n in range(s.profiles):
-                if n:
+            for index, n in enumerate(n for n in range(s.profiles) if n not in s.deleted):
+                if index:
                     out.write(b",\n")
                 if s.invalid_json and n == s.profiles // 2:
                     out.write(b'"broken": {"sections": ]},\n')

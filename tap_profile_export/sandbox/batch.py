@@ -60,6 +60,7 @@ class BatchScenario(ReadinessScenario):
     malformed_line: tuple[int, int] | list[int] | None = None
     empty_part: int | None = None
     file_delay_seconds: float = 0
+    deleted: list[int] = field(default_factory=list)  # profile numbers erased at the vendor
 
 
 @dataclass
@@ -115,7 +116,7 @@ class BatchSim:
         attributes = body.get("attributes") or []
         segment = (body.get("filter") or {}).get("segment")
         for n in range(self.scenario.profiles):
-            if segment and n % 2:
+            if (segment and n % 2) or n in self.scenario.deleted:
                 continue
             ids: dict[str, Any] = {"profile_id": f"profile_{n:07d}"}
             if "custom_id" in identifiers:

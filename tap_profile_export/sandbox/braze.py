@@ -9,7 +9,7 @@ import itertools
 import threading
 import time
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -44,6 +44,7 @@ class BrazeScenario(ReadinessScenario):
     running_429_once: bool = False
     corrupt_archive: bool = False
     truncated_archive: bool = False
+    deleted: list[int] = field(default_factory=list)  # user numbers erased at the vendor
 
 
 @dataclass
@@ -96,10 +97,11 @@ class BrazeSim:
         """User numbers in a scope (`segment:<id>` or `global_control_group`)."""
         s = self.scenario
         if scope == "global_control_group":
-            return list(range(s.users - s.control_group_users, s.users))
-        segment = scope.split(":", 1)[1]
-        salt = sum(map(ord, segment))
-        return [n for n in range(s.users) if (n + salt) % 3 != 0]
+            members = list(range(s.users - s.control_group_users, s.users))
+        else:
+            salt = sum(map(ord, scope.split(":", 1)[1]))
+            members = [n for n in range(s.users) if (n + salt) % 3 != 0]
+        return [n for n in members if n not in s.deleted]
 
     def user(self, n: int, fields: list[str]) -> dict[str, Any]:
         """User `n` with the requested fields (braze_id always)."""
@@ -219,7 +221,8 @@ class BrazeSim:
         users, invalid = [], []
         for external_id in ids:
             number = external_id.removeprefix("user-")
-            if number.isdigit() and int(number) < self.scenario.users:
+            if (number.isdigit() and int(number) < self.scenario.users
+                    and int(number) not in self.scenario.deleted):
                 users.append(self.user(int(number), fields))
             else:
                 invalid.append(external_id)

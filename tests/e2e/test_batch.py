@@ -208,6 +208,12 @@ def test_export_error_fails_naming_the_export(sandbox: Sandbox, tmp_path: Path) 
     assert len(creates(sandbox, "ATTRIBUTES")) == 1
     assert "batch attributes export" in run.stderr and "status ERROR" in run.stderr
     assert "export_" in run.stderr
+    # A failed export is dropped from state: the next run creates a new one (contract §6).
+    assert "exports" not in partition_state(run.last_state, "profiles", source="batch")
+    sandbox.batch.export_error = False
+    again = run_tap(tmp_path, batch_config(sandbox), state=run.last_state)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert len(creates(sandbox, "ATTRIBUTES")) == 2 and again.records("profiles")
 
 
 def test_deadline_names_export_and_keeps_it_for_resume(sandbox: Sandbox, tmp_path: Path) -> None:
