@@ -8,7 +8,7 @@ import io
 import zipfile
 
 import orjson
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from tap_profile_export.errors import ReaderError
@@ -87,7 +87,14 @@ def test_truncated_zip_is_detected(records: list[dict], fraction: float) -> None
     assert error is not None
 
 
+SMALL = [{"id": 0, "name": "", "nested": {}}] * 2
+
+
 @given(RECORDS, st.integers(0, 10**6), st.integers(1, 255))
+# Found by fuzzing: a corrupt directory offset made the layout check seek to a negative
+# position (raw ValueError), and a corrupt member name length gave a raw IndexError.
+@example(SMALL, 250, 4)
+@example(SMALL, 177, 97)
 def test_corrupted_zip_gives_all_records_or_an_error(records: list[dict], position: int,
                                                      xor: int) -> None:
     data = bytearray(_zip(records))
