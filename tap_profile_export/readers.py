@@ -211,12 +211,10 @@ def iter_archive_records(stream: IO[bytes], source: str) -> Iterator[dict[str, A
         return
     with malformed_input_errors(source, what="ZIP archive"):
         archive = zipfile.ZipFile(stream)
+        _check_layout(archive, stream, source)
+        members = [info for info in archive.infolist() if not info.filename.endswith("/")]
     with archive:
-        with malformed_input_errors(source, what="ZIP archive"):
-            _check_layout(archive, stream, source)
-        for info in archive.infolist():
-            if info.is_dir():
-                continue
+        for info in members:
             member = f"{source} member {info.filename}"
             count = 0
             # Every member is read to its end, so zipfile checks its size and CRC-32; sizes
