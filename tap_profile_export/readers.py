@@ -10,6 +10,7 @@ from __future__ import annotations
 import gzip
 import io
 import logging
+import lzma
 import re
 import struct
 import zipfile
@@ -31,7 +32,7 @@ _WRAPPER_KEY = re.compile(rb'\s*\{\s*"([^"\\]*)"\s*:')
 ZIP_MAGIC = b"PK"
 _CORRUPT_COMPRESSION: tuple[type[BaseException], ...] = (
     gzip.BadGzipFile, zlib.error, cast("type[BaseException]", isal_zlib.IsalError),
-    zipfile.BadZipFile,
+    zipfile.BadZipFile, lzma.LZMAError,
 )
 #: What the standard library and the parsers raise on malformed bytes. Network failures
 #: (`OSError`, `requests`/`urllib3` errors) are not among them: the runner retries those.
@@ -119,9 +120,11 @@ def iter_records(raw: IO[bytes], source: str) -> Iterator[dict[str, Any]]:
 @contextmanager
 def malformed_input_errors(source: str, offset: Callable[[], int] | None = None,
                            line: Callable[[], int] | None = None,
-                           what: str = "data") -> Iterator[None]:
+                           what: str = "data",
+                           also: tuple[type[BaseException], ...] = ()) -> Iterator[None]:
     """Turn whatever malformed bytes make a parser raise into a `ReaderError` naming `source`,
-    `what` was malformed and, when known, the line or byte offset reached."""
+    `what` was malformed and, when known, the line or byte offset reached. `also` adds
+    exception types that mean malformed input for this source only."""
     try:
         yield
     except ReaderError:
@@ -130,7 +133,7 @@ def malformed_input_errors(source: str, offset: Callable[[], int] | None = None,
         raise TruncatedInputError(source, f"{what} ended early (truncated file?)",
                                   line=line() if line else None,
                                   offset=offset() if offset else None) from None
-    except (*_CORRUPT_COMPRESSION, *_MALFORMED_INPUT) as exc:
+    except (*_CORRUPT_COMPRESSION, *_MALFORMED_INPUT, *also) as exc:
         raise ReaderError(source, f"corrupt or truncated {what} ({type(exc).__name__}: "
                                   f"{str(exc)[:120]})", line=line() if line else None,
                           offset=offset() if offset else None) from None
@@ -219,7 +222,9 @@ def iter_archive_records(stream: IO[bytes], source: str) -> Iterator[dict[str, A
             count = 0
             # Every member is read to its end, so zipfile checks its size and CRC-32; sizes
             # from the (possibly corrupt) directory are never trusted to skip one.
-            with malformed_input_errors(member, what="ZIP member"), \
+            # Members are read from a local file: an OSError there is a broken member (the
+            # bz2 decoder, for one, reports corrupt data as OSError), not the network.
+            with malformed_input_errors(member, what="ZIP member", also=(OSError,)), \
                     archive.open(info) as raw:
                 for count, user in enumerate(iter_records(raw, member), 1):  # noqa: B007
                     yield user
