@@ -57,7 +57,7 @@ fi
 "$MELTANO" --version
 
 step "Starting the vendor sandbox on 127.0.0.1:$API_PORT (API) and :$DOWNLOAD_PORT (downloads)"
-"$VPY" -m tap_profile_export.sandbox --api-port "$API_PORT" --download-port "$DOWNLOAD_PORT" \
+"$VPY" -m sandbox --api-port "$API_PORT" --download-port "$DOWNLOAD_PORT" \
   >"$LOGS/sandbox.log" 2>&1 &
 SANDBOX_PID=$!
 for _ in $(seq 100); do

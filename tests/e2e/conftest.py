@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tap_profile_export.sandbox import Sandbox
+from sandbox import Sandbox
 
 TAP_EXECUTABLE = shutil.which("tap-profile-export", path=str(Path(sys.executable).parent)) or \
     "tap-profile-export"

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tap_profile_export.sandbox import Sandbox
+from sandbox import Sandbox
 from tap_profile_export.settings import BRAZE_DEFAULT_FIELDS
 
 from .conftest import run_tap

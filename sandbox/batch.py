@@ -12,27 +12,27 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tap_profile_export.sandbox.core import (
+from sandbox.core import (
     ReadinessScenario,
     Request,
     Response,
     Route,
     s3_error,
 )
-from tap_profile_export.sandbox.data import (
+from sandbox.data import (
     EVENT_NAMES,
     LANGUAGES,
     REACHABILITY_REASONS,
     TIERS,
     dumps,
     evenly_spaced,
+    parse_rfc3339,
     rfc3339,
     write_parts,
 )
-from tap_profile_export.windows import parse_rfc3339
 
 if TYPE_CHECKING:
-    from tap_profile_export.sandbox.core import Sandbox
+    from sandbox.core import Sandbox
 
 API_KEY = "rest_sandbox_key"
 PROJECT_KEY = "project_sandbox"

@@ -120,9 +120,9 @@ class Sandbox:
 
     def __init__(self, seed: int = 7, *, api_port: int = 0, download_port: int = 0,
                  host: str = "127.0.0.1") -> None:
-        from tap_profile_export.sandbox.apsis import ApsisSim
-        from tap_profile_export.sandbox.batch import BatchSim
-        from tap_profile_export.sandbox.braze import BrazeSim
+        from sandbox.apsis import ApsisSim
+        from sandbox.batch import BatchSim
+        from sandbox.braze import BrazeSim
 
         self.seed = seed
         self.host = host

@@ -15,12 +15,11 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tap_profile_export.sandbox.core import ReadinessScenario, Request, Response, Route
-from tap_profile_export.sandbox.data import dumps
-from tap_profile_export.windows import parse_rfc3339
+from sandbox.core import ReadinessScenario, Request, Response, Route
+from sandbox.data import dumps, parse_rfc3339
 
 if TYPE_CHECKING:
-    from tap_profile_export.sandbox.core import Sandbox
+    from sandbox.core import Sandbox
 
 CLIENT_ID = "sandbox-client"
 CLIENT_SECRET = "sandbox-client-secret"

@@ -13,17 +13,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tap_profile_export.sandbox.core import (
+from sandbox.core import (
     ReadinessScenario,
     Request,
     Response,
     Route,
     s3_error,
 )
-from tap_profile_export.sandbox.data import dumps
+from sandbox.data import dumps
 
 if TYPE_CHECKING:
-    from tap_profile_export.sandbox.core import Sandbox
+    from sandbox.core import Sandbox
 
 API_KEY = "braze-sandbox-key"
 SEGMENTS = ("seg-alpha", "seg-beta")
