@@ -11,6 +11,7 @@ import socket
 import tempfile
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -34,6 +35,7 @@ class RecordedRequest:
     json: Any
     status: int
     at: float
+    injected: bool = False
 
 
 @dataclass
@@ -116,7 +118,16 @@ class Route:
 
 
 class Sandbox:
-    """Emulator of the vendors' export APIs on 127.0.0.1 (see CONTRACT.md)."""
+    """Emulator of the vendors' export APIs on 127.0.0.1 (see CONTRACT.md).
+
+    It is strict: every request the real APIs would refuse is answered 400 (or 401/403/429)
+    with the vendor's error shape, and logged. `refused()` lists the 400s no fault injected,
+    so a suite can fail any test whose client sent a request a real vendor would refuse
+    (tests that send bad requests on purpose call `expect_400()`).
+    """
+
+    #: Every sandbox alive in this process (the test suite's refused-request guard).
+    live: weakref.WeakSet[Sandbox] = weakref.WeakSet()
 
     def __init__(self, seed: int = 7, *, api_port: int = 0, download_port: int = 0,
                  host: str = "127.0.0.1") -> None:
@@ -141,6 +152,8 @@ class Sandbox:
         self.braze_sim = BrazeSim(self)
         self.routes: list[Route] = [*self.batch_sim.routes(), *self.apsis_sim.routes(),
                                     *self.braze_sim.routes()]
+        self.expecting_400 = False
+        Sandbox.live.add(self)
 
     # -- scenario shortcuts ----------------------------------------------------------------
 
@@ -216,6 +229,14 @@ class Sandbox:
         with self._lock:
             return list(self._log)
 
+    def expect_400(self) -> None:
+        """Declare that the current test sends requests the vendors refuse, on purpose."""
+        self.expecting_400 = True
+
+    def refused(self, since: int = 0) -> list[RecordedRequest]:
+        """Requests answered 400 by the sandbox's own rules (not by an injected fault)."""
+        return [r for r in self.requests()[since:] if r.status == 400 and not r.injected]
+
     def take_fault(self, route: Route, part: int | None) -> Fault | None:
         """The first live fault matching this request (consumes one of its `times`)."""
         with self._lock:
@@ -227,12 +248,18 @@ class Sandbox:
                     return fault
         return None
 
-    def record(self, request: Request, status: int) -> None:
+    def record(self, request: Request, status: int, *, injected: bool = False) -> None:
         """Append to the request log."""
         with self._lock:
             self._log.append(RecordedRequest(request.origin, request.method, request.path,
                                              request.query, request.headers, request.json(),
-                                             status, time.time()))
+                                             status, time.time(), injected))
+
+    def vendor_headers(self, route: Route, status: int) -> dict[str, str]:
+        """Headers a vendor stamps on every answer of its API (Braze: rate-limit headers)."""
+        if route.vendor == "braze" and route.origin == "api":
+            return self.braze_sim.rate_limit_headers(status)
+        return {}
 
     def cached(self, vendor: str, request: Any, scenario: Any, build: Callable[[], Any]) -> Any:
         """Generated files are reused for an identical request and scenario (benchmarks
@@ -330,13 +357,16 @@ def _handler_class(sandbox: Sandbox, origin: str) -> type[BaseHTTPRequestHandler
             fault = sandbox.take_fault(route, response.part)
             if fault is not None:
                 if fault.action in ("reset", "truncate_body"):
-                    sandbox.record(request, 0)
+                    sandbox.record(request, 0, injected=True)
                     self._break(response, reset=fault.action == "reset")
                     return
                 response = Response.json(fault.status or 500, fault.body or {
                     "message": "injected fault", "error_code": "SANDBOX_FAULT"},
                     **fault.headers)
-            sandbox.record(request, response.status)
+            # Fault headers win (a test may stamp its own rate-limit reset).
+            response.headers = {**sandbox.vendor_headers(route, response.status),
+                                **response.headers}
+            sandbox.record(request, response.status, injected=fault is not None)
             self._send(response)
 
         def _payload(self, response: Response) -> bytes:
