@@ -11,13 +11,12 @@ import socket
 import tempfile
 import threading
 import time
-import weakref
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import parse_qsl, urlsplit
 
 SIGNING_KEY = b"sandbox-signing-key"
@@ -126,8 +125,9 @@ class Sandbox:
     (tests that send bad requests on purpose call `expect_400()`).
     """
 
-    #: Every sandbox alive in this process (the test suite's refused-request guard).
-    live: weakref.WeakSet[Sandbox] = weakref.WeakSet()
+    #: Every 400 any sandbox answered by its own rules, with the sandbox that answered it
+    #: (a test suite's guard reads and clears this around each test).
+    refusals: ClassVar[list[tuple[Sandbox, RecordedRequest]]] = []
 
     def __init__(self, seed: int = 7, *, api_port: int = 0, download_port: int = 0,
                  host: str = "127.0.0.1") -> None:
@@ -153,7 +153,6 @@ class Sandbox:
         self.routes: list[Route] = [*self.batch_sim.routes(), *self.apsis_sim.routes(),
                                     *self.braze_sim.routes()]
         self.expecting_400 = False
-        Sandbox.live.add(self)
 
     # -- scenario shortcuts ----------------------------------------------------------------
 
@@ -250,10 +249,13 @@ class Sandbox:
 
     def record(self, request: Request, status: int, *, injected: bool = False) -> None:
         """Append to the request log."""
+        recorded = RecordedRequest(request.origin, request.method, request.path, request.query,
+                                   request.headers, request.json(), status, time.time(),
+                                   injected)
         with self._lock:
-            self._log.append(RecordedRequest(request.origin, request.method, request.path,
-                                             request.query, request.headers, request.json(),
-                                             status, time.time(), injected))
+            self._log.append(recorded)
+            if status == 400 and not injected:
+                Sandbox.refusals.append((self, recorded))
 
     def vendor_headers(self, route: Route, status: int) -> dict[str, str]:
         """Headers a vendor stamps on every answer of its API (Braze: rate-limit headers)."""
