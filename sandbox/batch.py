@@ -60,6 +60,10 @@ class BatchScenario(ReadinessScenario):
     malformed_line: tuple[int, int] | list[int] | None = None
     empty_part: int | None = None
     file_delay_seconds: float = 0
+    #: Serve this part cut short (a complete HTTP answer, fewer bytes than `files[].size`)
+    #: the next `short_part_times` times it is downloaded.
+    short_part: int | None = None
+    short_part_times: int = 1
 
 
 @dataclass
@@ -291,6 +295,14 @@ class BatchSim:
         path, part = self._files[file_id]
         if self.scenario.file_delay_seconds:
             time.sleep(self.scenario.file_delay_seconds)
+        with self._lock:
+            short = self.scenario.short_part == part and self.scenario.short_part_times > 0
+            if short:
+                self.scenario.short_part_times -= 1
+        if short:
+            data = path.read_bytes()
+            return Response(200, data[: data.rfind(b"\n", 0, len(data) // 2) + 1],
+                            {"Content-Type": "application/octet-stream"}, part=part)
         return Response(200, headers={"Content-Type": "application/octet-stream"}, file=path,
                         part=part)
 
