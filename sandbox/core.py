@@ -11,6 +11,7 @@ import socket
 import tempfile
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -127,7 +128,8 @@ class Sandbox:
 
     #: Every 400 any sandbox answered by its own rules, with the sandbox that answered it
     #: (a test suite's guard reads and clears this around each test).
-    refusals: ClassVar[list[tuple[Sandbox, RecordedRequest]]] = []
+    #: Bounded: a long-running sandbox (demo) must not grow without end.
+    refusals: ClassVar[deque[tuple[Sandbox, RecordedRequest]]] = deque(maxlen=10_000)
 
     def __init__(self, seed: int = 7, *, api_port: int = 0, download_port: int = 0,
                  host: str = "127.0.0.1") -> None:

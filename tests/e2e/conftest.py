@@ -94,7 +94,8 @@ def no_refused_requests(request: pytest.FixtureRequest) -> Iterator[None]:
     `@pytest.mark.sandbox_refusals` or `sandbox.expect_400()`."""
     Sandbox.refusals.clear()
     yield
-    refusals, Sandbox.refusals[:] = list(Sandbox.refusals), []
+    refusals = list(Sandbox.refusals)
+    Sandbox.refusals.clear()
     if request.node.get_closest_marker("sandbox_refusals"):
         return
     problems = [f"{r.method} {r.origin}:{r.path} body={r.json!r}"
