@@ -33,6 +33,8 @@ LOGGER = logging.getLogger("tap_profile_export.batch")
 API_VERSION = "2.4"
 LOOKBACK = timedelta(days=90)
 LOOKBACK_MARGIN = timedelta(hours=1)
+#: A start planned at the earliest moment a few minutes before the request is just moved.
+PLANNING_DRIFT = timedelta(minutes=5)
 REACHABILITY_FLOOR = datetime(2024, 10, 10, tzinfo=timezone.utc)
 REDIRECTS = (301, 302, 303, 307, 308)
 MAX_LINK_REFRESHES = 3
@@ -221,6 +223,10 @@ def clamp_start(kind: str, wanted: datetime, now: datetime) -> datetime:
     earliest = earliest_start(kind, now)
     if wanted >= earliest:
         return wanted
+    if earliest - wanted < PLANNING_DRIFT:  # planned at the earliest moments ago: no news
+        LOGGER.info("batch %s: from moved %s → %s to stay inside the 90-day lookback", kind,
+                    to_rfc3339(wanted), to_rfc3339(earliest))
+        return earliest
     LOGGER.warning("batch %s: %s is before what Batch still serves (90-day lookback%s); "
                    "skipping %s → %s, which can no longer be exported",
                    kind, to_rfc3339(wanted),

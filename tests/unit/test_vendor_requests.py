@@ -164,3 +164,18 @@ def test_braze_ids_state_holds_no_external_ids() -> None:
     assert "changed" in (changed.adapter.resume_problem(spec, entry) or "")
     old_format = {"handle": {"export_id": "ids", "chunks": [ids[:50]]}, "parts_done": []}
     assert vendor.adapter.resume_problem(spec, old_format)
+
+
+def test_batch_first_run_without_start_date_does_not_warn(caplog: pytest.LogCaptureFixture
+                                                          ) -> None:
+    settings = parse_settings({"batch": {**BATCH, "identifiers": ["custom_id"]}})
+    assert settings.batch
+    vendor = BatchVendor(settings.batch, settings, NOW)
+    (spec,) = vendor.plan("events", {"source": "batch"}, None, {})
+    vendor.adapter._clock = lambda: NOW + timedelta(seconds=40)  # created a little later
+    with requests_mock.Mocker() as m:
+        m.post("https://api.batch.com/2.4/profiles/export", status_code=202, json={"id": "e"})
+        vendor.adapter.create(spec)
+        sent = m.request_history[0].json()["from"]
+    assert sent == to_rfc3339(NOW + timedelta(seconds=40) - timedelta(days=90, hours=-1))
+    assert "WARNING" not in caplog.text and "skipping" not in caplog.text
