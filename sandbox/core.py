@@ -416,6 +416,8 @@ def _control(sandbox: Sandbox, request: Request) -> Response:
     payload = request.json()
     if path == "requests":
         return Response.json(200, [asdict(r) for r in sandbox.requests()])
+    if path == "refused":
+        return Response.json(200, [asdict(r) for r in sandbox.refused()])
     if path == "faults":
         for fault in payload if isinstance(payload, list) else [payload]:
             sandbox.add_fault(**fault)

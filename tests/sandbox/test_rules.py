@@ -356,3 +356,9 @@ def test_strict_rfc3339_parser() -> None:
                 "2025-1-2T03:04:05Z", "2025-01-02T03:04Z", "2025-13-02T03:04:05Z", "", None, 5):
         with pytest.raises(ValueError):
             parse_rfc3339(bad)
+
+
+def test_refused_control_path(sb: Sandbox) -> None:
+    assert batch(sb, {"export_type": "ATTRIBUTES", "identifiers": []}).status_code == 400
+    refused = requests.get(f"{sb.api_url}/_sandbox/refused", timeout=10).json()
+    assert [(r["path"], r["status"]) for r in refused] == [("/2.4/profiles/export", 400)]
