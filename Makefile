@@ -18,7 +18,7 @@ venv: $(VENV)/.installed
 
 lint: venv
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/mypy tap_profile_export
+	$(VENV)/bin/mypy tap_profile_export sandbox
 	$(PY) scripts/settings_doc.py check
 
 # pytest exits 5 when it collects no tests: make treats that as a failure too. The e2e tests
@@ -43,7 +43,7 @@ warehouse-test:
 	bash scripts/demo.sh --warehouse-tests
 
 sandbox: venv
-	$(PY) -m tap_profile_export.sandbox --api-port 8750 --download-port 8751
+	$(PY) -m sandbox --api-port 8750 --download-port 8751
 
 bench: venv
 	$(PY) benchmarks/bench.py

@@ -28,8 +28,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from sandbox import Sandbox  # noqa: E402
 from tap_profile_export.readers import CountingReader, iter_object_items, iter_records  # noqa: E402
-from tap_profile_export.sandbox import Sandbox  # noqa: E402
 from tap_profile_export.vendors.braze import _iter_archive  # noqa: E402
 from tap_profile_export.windows import to_rfc3339  # noqa: E402
 

@@ -62,7 +62,7 @@ fi
 "$MELTANO" --version
 
 step "Starting the vendor sandbox on 127.0.0.1:$API_PORT (API) and :$DOWNLOAD_PORT (downloads)"
-"$VPY" -m tap_profile_export.sandbox --api-port "$API_PORT" --download-port "$DOWNLOAD_PORT" \
+"$VPY" -m sandbox --api-port "$API_PORT" --download-port "$DOWNLOAD_PORT" \
   >"$LOGS/sandbox.log" 2>&1 &
 SANDBOX_PID=$!
 for _ in $(seq 100); do
@@ -193,4 +193,14 @@ if [ "${1:-}" = "--warehouse-tests" ]; then
     || fail "BATCH load: row counts differ from the records the tap emitted"
   "$VPY" scripts/warehouse_checks.py types profile_export_batch
 fi
+
+step "The vendor sandbox refused no request (a real vendor would have refused it too)"
+"$VPY" - "$API_PORT" <<'PY' || fail "the tap sent requests the vendors refuse (see above)"
+import json, sys, urllib.request
+refused = json.load(urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}/_sandbox/refused"))
+for r in refused[:10]:
+    print(f"    HTTP 400: {r['method']} {r['path']} {json.dumps(r['json'])[:200]}")
+print(f"    {len(refused)} refused request(s)")
+sys.exit(1 if refused else 0)
+PY
 step "Done"

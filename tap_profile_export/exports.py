@@ -74,6 +74,16 @@ class ExportPart:
     label: str
     size: int | None = None
     ref: Any = None
+    #: Bytes the vendor states the part has (Batch `files[].size`): the part is complete only
+    #: when exactly that many were read.
+    expected_bytes: int | None = None
+
+
+class IncompletePartError(Exception):
+    """A part ended before the size its vendor stated (retried like a broken download)."""
+
+
+RETRIED_PART_ERRORS: tuple[type[BaseException], ...] = (*DOWNLOAD_ERRORS, IncompletePartError)
 
 
 @dataclass
@@ -305,9 +315,11 @@ class ExportRunner:
                         if not progress.records & 0x3FF:
                             progress.tick(part.label, counter.bytes_read, part.size, parts_total)
                         yield record
+                    if part.expected_bytes is not None:
+                        _check_complete(counter, part.expected_bytes)
                 progress.bytes_done += counter.bytes_read
                 return
-            except DOWNLOAD_ERRORS as exc:
+            except RETRIED_PART_ERRORS as exc:
                 at = counter.bytes_read if counter else 0
                 reason = f"{type(exc).__name__}: {REDACTOR(str(exc))[:160]}"
                 if attempt >= self.max_part_attempts:
@@ -319,6 +331,15 @@ class ExportRunner:
                                "attempt %d/%d", source, at, reason, delay, attempt + 1,
                                self.max_part_attempts)
                 self._sleep(delay)
+
+
+def _check_complete(counter: CountingReader, expected: int) -> None:
+    """Read to the end (a reader may stop at a closing bracket) and compare with `expected`."""
+    while counter.read(1 << 16):
+        pass
+    if counter.bytes_read != expected:
+        raise IncompletePartError(f"the part ended after {counter.bytes_read} of the {expected} "
+                                  f"bytes the vendor stated")
 
 
 def export_id(entry: Mapping[str, Any]) -> str:

@@ -1,8 +1,12 @@
 """HTTP transport shared by the vendor adapters.
 
-One `requests.Session` per vendor; bounded retries with exponential back-off on 429, 5xx and
-connection failures (honouring `Retry-After` and `X-RateLimit-Reset`); redirects are never
-followed automatically; credentials are attached only to requests for the vendor's API origin.
+One `requests.Session` per vendor and thread (sessions are not thread-safe; the coordinator
+polls from its own thread); bounded retries with exponential back-off on 429, 5xx and
+connection failures. Only a 429 waits as long as the server asks (`Retry-After`, else
+`X-RateLimit-Reset`), at most `MAX_SERVER_WAIT_SECONDS`: Braze stamps its reset (up to an hour
+away) on every answer, 5xx included, and a transient 500 must not hold the run until then.
+Redirects are never followed automatically; credentials are attached only to requests for the
+vendor's API origin.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import email.utils
 import logging
 import random
+import threading
 import time
 from collections.abc import Callable, Collection, Mapping
 from typing import Any
@@ -19,7 +24,7 @@ import requests
 
 from tap_profile_export.errors import TapProfileExportError, VendorHTTPError
 from tap_profile_export.redact import REDACTOR, safe_url
-from tap_profile_export.settings import DEFAULT_RETRY, RetrySettings
+from tap_profile_export.settings import DEFAULT_RETRY, RetrySettings, is_loopback_host
 
 LOGGER = logging.getLogger("tap_profile_export.http")
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
@@ -28,6 +33,7 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     requests.Timeout,
     requests.exceptions.ChunkedEncodingError,
 )
+#: The longest a 429 waits for the server's `Retry-After` / `X-RateLimit-Reset` (README).
 MAX_SERVER_WAIT_SECONDS = 900.0
 
 
@@ -36,6 +42,22 @@ def origin_of(url: str) -> str:
     parts = urlsplit(url)
     port = parts.port or {"http": 80, "https": 443}.get(parts.scheme, 0)
     return f"{parts.scheme.lower()}://{(parts.hostname or '').lower()}:{port}"
+
+
+def require_secure_download(url: str, what: str) -> str:
+    """`url` if it is https (plain http only on loopback), like the API URLs; else raise.
+
+    Pre-signed links carry their signature in the query: a plain-http one would expose it (and
+    the data) on the network. The error names the host only, never the signed URL.
+    """
+    parts = urlsplit(url)
+    if parts.scheme == "https" and parts.hostname:
+        return url
+    if parts.scheme == "http" and is_loopback_host(parts.hostname):
+        return url
+    raise TapProfileExportError(f"{what}: refusing the download link {safe_url(url)}: "
+                                f"pre-signed links must be https:// (plain http only on "
+                                f"loopback)")
 
 
 def server_wait_seconds(response: requests.Response, now: float | None = None) -> float | None:
@@ -97,11 +119,24 @@ class HttpClient:
         self.max_attempts = max_attempts
         self._on_unauthorized = on_unauthorized
         self._sleep = sleep
-        self.session = requests.Session()
-        self.session.headers["User-Agent"] = "tap-profile-export"
-        # trust_env stays on for REQUESTS_CA_BUNDLE and proxies; a no-op auth stops requests
-        # from reading ~/.netrc credentials for any host.
-        self.session.auth = lambda r: r
+        self._local = threading.local()
+        self._sessions: list[requests.Session] = []
+        self._sessions_lock = threading.Lock()
+
+    @property
+    def session(self) -> requests.Session:
+        """This thread's session (created on first use)."""
+        session: requests.Session | None = getattr(self._local, "session", None)
+        if session is None:
+            session = requests.Session()
+            session.headers["User-Agent"] = "tap-profile-export"
+            # trust_env stays on for REQUESTS_CA_BUNDLE and proxies; a no-op auth stops
+            # requests from reading ~/.netrc credentials for any host.
+            session.auth = lambda r: r
+            self._local.session = session
+            with self._sessions_lock:
+                self._sessions.append(session)
+        return session
 
     def is_api_url(self, url: str) -> bool:
         """True when `url` is on the configured API origin (the only place credentials go)."""
@@ -158,7 +193,9 @@ class HttpClient:
                 response.close()
                 continue
             if status in RETRY_STATUSES and attempt < attempts:
-                wait = server_wait_seconds(response)
+                # Only a 429 is told how long to wait; Braze's reset on a 5xx is just the end
+                # of its rate-limit window, not advice to wait (ordinary back-off instead).
+                wait = server_wait_seconds(response) if status == 429 else None
                 response.close()
                 self._wait_before_retry(what, attempt, attempts, f"HTTP {status}", wait)
                 continue
@@ -181,5 +218,8 @@ class HttpClient:
         self._sleep(delay)
 
     def close(self) -> None:
-        """Close the underlying session."""
-        self.session.close()
+        """Close every thread's session."""
+        with self._sessions_lock:
+            sessions, self._sessions = self._sessions, []
+        for session in sessions:
+            session.close()

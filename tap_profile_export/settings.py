@@ -22,16 +22,25 @@ APSIS_MAX_TAGS = 25
 APSIS_MAX_WINDOW_DAYS = 92
 BRAZE_MAX_CUSTOM_ATTRIBUTES = 500
 
-#: Every user field Braze documents for its export endpoints (braze_id is always added).
-BRAZE_DEFAULT_FIELDS: tuple[str, ...] = (
-    "apps", "attributed_ad", "attributed_adgroup", "attributed_campaign", "attributed_source",
-    "braze_id", "campaigns_received", "canvases_received", "cards_clicked", "country",
-    "created_at", "custom_attributes", "custom_events", "devices", "dob", "email",
-    "email_subscribe", "external_id", "first_name", "gender", "home_city", "language",
-    "last_coordinates", "last_name", "phone", "purchases", "push_opted_in_at", "push_subscribe",
-    "push_tokens", "random_bucket", "time_zone", "total_revenue", "uninstalled_at",
-    "user_aliases",
+#: The valid `fields_to_export` of each Braze export endpoint, exactly as its reference page
+#: lists them (braze-docs `_docs/_api/endpoints/export/user_data/post_users_*.md`). Names that
+#: only appear in the pages' response examples (campaigns_received, canvases_received,
+#: cards_clicked, push_opted_in_at) are not valid there. Each is the endpoint's default.
+_BRAZE_COMMON_FIELDS: tuple[str, ...] = (
+    "apps", "attributed_campaign", "attributed_source", "attributed_adgroup", "attributed_ad",
+    "braze_id", "country", "created_at", "custom_attributes", "custom_events", "devices", "dob",
+    "email", "external_id", "first_name", "gender", "home_city", "language", "last_coordinates",
+    "last_name", "phone", "purchases", "random_bucket", "time_zone", "total_revenue",
+    "uninstalled_at", "user_aliases",
 )
+_BRAZE_SUBSCRIPTION_FIELDS: tuple[str, ...] = ("push_subscribe", "email_subscribe", "push_tokens")
+BRAZE_FIELDS: dict[str, tuple[str, ...]] = {
+    "segment": _BRAZE_COMMON_FIELDS + _BRAZE_SUBSCRIPTION_FIELDS,
+    "ids": _BRAZE_COMMON_FIELDS + _BRAZE_SUBSCRIPTION_FIELDS,
+    "global_control_group": _BRAZE_COMMON_FIELDS,
+}
+#: Every field any Braze export endpoint documents (a configured name outside it is an error).
+BRAZE_DOCUMENTED_FIELDS: frozenset[str] = frozenset().union(*BRAZE_FIELDS.values())
 
 _STRINGS = th.ArrayType(th.StringType)
 #: `activate_version` values; the first is the default.
@@ -151,7 +160,13 @@ CONFIG_SCHEMA = th.PropertiesList(
             th.Property("external_ids", _STRINGS,
                         description="External ids for the synchronous ids export (chunks of 50)."),
             th.Property("fields_to_export", _STRINGS,
-                        description="User fields to export (default: every documented field)."),
+                        description="User fields to export (default: every field Braze "
+                                    "documents for each endpoint). A name no endpoint "
+                                    "documents is a config error; a name documented for some "
+                                    "endpoints only is left out of the others' requests."),
+            th.Property("allow_unknown_fields", th.BooleanType, default=False,
+                        description="Send fields_to_export names Braze does not document, "
+                                    "as they are, to every endpoint (new Braze fields)."),
             th.Property("custom_attributes_to_export", _STRINGS,
                         description="Custom attribute names to export (at most 500)."),
             th.Property("max_concurrent_exports", th.IntegerType, default=10,
@@ -226,9 +241,31 @@ class BrazeSettings:
     segment_ids: tuple[str, ...]
     global_control_group: bool
     external_ids: tuple[str, ...]
+    #: As configured (braze_id added); empty means each endpoint's documented fields.
     fields_to_export: tuple[str, ...]
     custom_attributes_to_export: tuple[str, ...]
     max_concurrent_exports: int = 10
+    allow_unknown_fields: bool = False
+
+    def fields_for(self, kind: str) -> tuple[str, ...]:
+        """`fields_to_export` of one endpoint (`segment`, `global_control_group`, `ids`).
+
+        The global control group takes no `custom_attributes_to_export`: when custom
+        attributes are wanted it gets `custom_attributes` (all of them) in its fields.
+        """
+        documented = BRAZE_FIELDS[kind]
+        if not self.fields_to_export:
+            fields = documented
+        elif self.allow_unknown_fields:
+            fields = self.fields_to_export
+        else:
+            fields = tuple(f for f in self.fields_to_export if f in documented)
+        if "braze_id" not in fields:
+            fields = (*fields, "braze_id")
+        if (kind == "global_control_group" and self.custom_attributes_to_export
+                and "custom_attributes" not in fields):
+            fields = (*fields, "custom_attributes")
+        return fields
 
 
 @dataclass(frozen=True)
@@ -397,8 +434,18 @@ def _parse_braze(block: Mapping[str, Any]) -> BrazeSettings:
     if len(custom) > BRAZE_MAX_CUSTOM_ATTRIBUTES:
         raise SettingError("braze.custom_attributes_to_export",
                            f"at most {BRAZE_MAX_CUSTOM_ATTRIBUTES} allowed, got {len(custom)}")
-    fields = _strings(block, "fields_to_export", "braze.fields_to_export") or BRAZE_DEFAULT_FIELDS
-    if "braze_id" not in fields:
+    allow_unknown = block.get("allow_unknown_fields", False)
+    if not isinstance(allow_unknown, bool):
+        raise SettingError("braze.allow_unknown_fields", "must be true or false")
+    fields = _strings(block, "fields_to_export", "braze.fields_to_export")
+    unknown = [f for f in fields if f not in BRAZE_DOCUMENTED_FIELDS]
+    if unknown and not allow_unknown:
+        raise SettingError("braze.fields_to_export",
+                           f"Braze documents no field named {', '.join(map(repr, unknown))} "
+                           f"for its export endpoints (valid: "
+                           f"{', '.join(sorted(BRAZE_DOCUMENTED_FIELDS))}); set "
+                           f"braze.allow_unknown_fields: true to send it anyway")
+    if fields and "braze_id" not in fields:
         fields = (*fields, "braze_id")
     return BrazeSettings(
         api_key=_required(block, "api_key", "braze.api_key"),
@@ -410,6 +457,7 @@ def _parse_braze(block: Mapping[str, Any]) -> BrazeSettings:
         fields_to_export=fields,
         custom_attributes_to_export=custom,
         max_concurrent_exports=_positive_int(block, "braze", 10),
+        allow_unknown_fields=allow_unknown,
     )
 
 

@@ -9,7 +9,7 @@ Files are NDJSON (or a JSON array), gzip or plain.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from typing import IO, Any
@@ -23,16 +23,18 @@ from tap_profile_export.exports import (
     Readiness,
     RecreateExport,
 )
-from tap_profile_export.http import HttpClient
+from tap_profile_export.http import HttpClient, require_secure_download
 from tap_profile_export.readers import iter_records
 from tap_profile_export.settings import BatchSettings, TapSettings
 from tap_profile_export.vendors.base import inflight_windows
-from tap_profile_export.windows import split_windows, to_rfc3339
+from tap_profile_export.windows import parse_rfc3339, split_windows, to_rfc3339, utc_now
 
 LOGGER = logging.getLogger("tap_profile_export.batch")
 API_VERSION = "2.4"
 LOOKBACK = timedelta(days=90)
 LOOKBACK_MARGIN = timedelta(hours=1)
+#: A start planned at the earliest moment a few minutes before the request is just moved.
+PLANNING_DRIFT = timedelta(minutes=5)
 REACHABILITY_FLOOR = datetime(2024, 10, 10, tzinfo=timezone.utc)
 REDIRECTS = (301, 302, 303, 307, 308)
 MAX_LINK_REFRESHES = 3
@@ -45,15 +47,32 @@ class BatchAdapter:
 
     vendor = "batch"
 
-    def __init__(self, settings: BatchSettings, http: HttpClient) -> None:
+    def __init__(self, settings: BatchSettings, http: HttpClient, *,
+                 clock: Callable[[], datetime] = utc_now) -> None:
         self.settings = settings
         self.http = http
         self._base = f"{settings.api_url}/{API_VERSION}"
+        self._clock = clock
 
     def create(self, spec: ExportSpec) -> dict[str, Any]:
-        """POST the export request; the handle is the export id."""
+        """POST the export request; the handle is the export id.
+
+        Event windows are clamped to the lookback here, when the request is sent (the first
+        time and on every re-creation): a `from` that was fine when planned can be older than
+        90 days an hour later, and Batch refuses it.
+        """
+        body = dict(spec.request)
+        if "from" in body:
+            start = clamp_start(spec.kind, parse_rfc3339(body["from"]), self._clock())
+            end = parse_rfc3339(body["to"])
+            if start >= end:
+                LOGGER.warning("batch %s: the window %s → %s is entirely before what Batch "
+                               "still serves; nothing to export for it", spec.kind,
+                               body["from"], body["to"])
+                return {"export_id": "(nothing to export)", "empty": True}
+            body["from"] = to_rfc3339(start)
         response = self.http.request("POST", f"{self._base}/profiles/export",
-                                     what=f"create {spec.kind} export", json=spec.request)
+                                     what=f"create {spec.kind} export", json=body)
         export_id = _json(response, spec.label).get("id")
         if not isinstance(export_id, str) or not export_id:
             raise ExportFailedError(f"{spec.label}: Batch answered without an export id")
@@ -61,6 +80,8 @@ class BatchAdapter:
 
     def check(self, spec: ExportSpec, handle: dict[str, Any]) -> Readiness:
         """One `exports/view` call."""
+        if handle.get("empty"):
+            return Readiness(True, "EMPTY", [])
         export_id = handle["export_id"]
         response = self.http.request("GET", f"{self._base}/exports/view",
                                      what=f"export {export_id} status", params={"id": export_id},
@@ -77,7 +98,8 @@ class BatchAdapter:
         files = sorted(body.get("files") or [], key=lambda f: int(f.get("part") or 0))
         total = len(files)
         parts = [ExportPart(key=str(f["id"]), label=f"part {f.get('part')}/{total} ({f['id']})",
-                            size=f.get("size"), ref=f) for f in files]
+                            size=f.get("size"), expected_bytes=_size(f.get("size")), ref=f)
+                 for f in files]
         return Readiness(True, status, parts)
 
     @contextmanager
@@ -95,7 +117,7 @@ class BatchAdapter:
             link.close()
             if not location:
                 raise ExportFailedError(f"{spec.label}: {what}: 307 without a Location header")
-            url = urljoin(link.url, location)
+            url = require_secure_download(urljoin(link.url, location), f"batch {what}")
             download = self.http.request("GET", url, what=what, authenticated=False,
                                          accept=(403,), stream=True)
             if download.status_code == 403:
@@ -151,17 +173,28 @@ class BatchVendor:
 
     def plan(self, stream: str, context: Mapping[str, Any], bookmark: datetime | None,
              exports: Mapping[str, Any]) -> list[ExportSpec]:
-        """One attributes snapshot, or the event window from the bookmark to the end date."""
+        """One attributes snapshot, or the event window from the bookmark to the end date.
+
+        Bodies carry only configured lists (Batch declares every array `minItems: 1`). The
+        lookback clamp of `from` happens when each export is created, not here.
+        """
         kind = KINDS[stream]
-        base: dict[str, Any] = {"export_type": EXPORT_TYPES[kind],
-                                "identifiers": list(self.settings.identifiers)}
+        base: dict[str, Any] = {"export_type": EXPORT_TYPES[kind]}
+        if self.settings.identifiers:
+            base["identifiers"] = list(self.settings.identifiers)
         if kind == "attributes":
-            body = {**base, "attributes": list(self.settings.attributes)}
+            body = dict(base)
+            if self.settings.attributes:
+                body["attributes"] = list(self.settings.attributes)
             if self.settings.segment:
                 body["filter"] = {"segment": self.settings.segment}
             return [ExportSpec("batch", stream, kind, request=body)]
         end = self.tap_settings.end_date or self.now
-        start = self._clamped_start(kind, bookmark or self.tap_settings.start_date, end)
+        start = bookmark or self.tap_settings.start_date
+        if start is None:
+            start = min(earliest_start(kind, self.now), end)
+            LOGGER.info("batch %s: no bookmark or start_date; starting at the earliest time Batch "
+                        "still serves, %s", kind, to_rfc3339(start))
         specs = []
         for window in split_windows(start, end, None, inflight_windows(exports, kind)):
             body = {**base, "from": to_rfc3339(window[0]), "to": to_rfc3339(window[1])}
@@ -170,26 +203,43 @@ class BatchVendor:
             specs.append(ExportSpec("batch", stream, kind, window=window, request=body))
         return specs
 
-    def _clamped_start(self, kind: str, wanted: datetime | None, end: datetime) -> datetime:
-        earliest = self.now - LOOKBACK + LOOKBACK_MARGIN
-        if kind == "reachability":
-            earliest = max(earliest, REACHABILITY_FLOOR)
-        if wanted is None:
-            LOGGER.info("batch %s: no bookmark or start_date; starting at the earliest time Batch "
-                        "still serves, %s", kind, to_rfc3339(earliest))
-            return min(earliest, end)
-        if wanted < earliest:
-            LOGGER.warning("batch %s: %s is before what Batch still serves (90-day lookback%s); "
-                           "skipping %s → %s, which can no longer be exported",
-                           kind, to_rfc3339(wanted),
-                           ", none before 2024-10-10" if kind == "reachability" else "",
-                           to_rfc3339(wanted), to_rfc3339(earliest))
-            return min(earliest, end)
-        return wanted
-
     def close(self) -> None:
         """Close the HTTP session."""
         self.adapter.http.close()
+
+
+def earliest_start(kind: str, now: datetime) -> datetime:
+    """The oldest `from` Batch accepts at `now`: 90 days back (+1 hour margin), and never
+    before 2024-10-10 for reachability."""
+    earliest = now - LOOKBACK + LOOKBACK_MARGIN
+    if kind == "reachability":
+        earliest = max(earliest, REACHABILITY_FLOOR)
+    return earliest
+
+
+def clamp_start(kind: str, wanted: datetime, now: datetime) -> datetime:
+    """`wanted`, or the earliest `from` Batch accepts at `now` (with a warning saying what is
+    skipped)."""
+    earliest = earliest_start(kind, now)
+    if wanted >= earliest:
+        return wanted
+    if earliest - wanted < PLANNING_DRIFT:  # planned at the earliest moments ago: no news
+        LOGGER.info("batch %s: from moved %s → %s to stay inside the 90-day lookback", kind,
+                    to_rfc3339(wanted), to_rfc3339(earliest))
+        return earliest
+    LOGGER.warning("batch %s: %s is before what Batch still serves (90-day lookback%s); "
+                   "skipping %s → %s, which can no longer be exported",
+                   kind, to_rfc3339(wanted),
+                   ", none before 2024-10-10" if kind == "reachability" else "",
+                   to_rfc3339(wanted), to_rfc3339(earliest))
+    return earliest
+
+
+def _size(value: Any) -> int | None:
+    """A file size Batch states (bytes), if it is a usable number."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        return None
+    return value
 
 
 def _json(response: Any, label: str) -> dict[str, Any]:

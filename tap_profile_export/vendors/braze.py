@@ -8,6 +8,7 @@ A link refused after it had been ready has expired: a new export is created.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import logging
 import re
@@ -34,11 +35,12 @@ from tap_profile_export.exports import (
     Readiness,
     RecreateExport,
 )
-from tap_profile_export.http import HttpClient
+from tap_profile_export.http import HttpClient, require_secure_download
 from tap_profile_export.progress import human_bytes
 from tap_profile_export.readers import iter_archive_records
+from tap_profile_export.schemas import BRAZE_USERS
 from tap_profile_export.seen import SeenIds
-from tap_profile_export.settings import BRAZE_DEFAULT_FIELDS, BrazeSettings, TapSettings
+from tap_profile_export.settings import BrazeSettings, TapSettings
 from tap_profile_export.windows import parse_rfc3339
 
 LOGGER = logging.getLogger("tap_profile_export.braze")
@@ -49,7 +51,10 @@ SPOOL_CHUNK = 1 << 20
 DISK_MARGIN_BYTES = 64 << 20
 _BRAZE_TIME = re.compile(r"^(\d{4}-\d{2}-\d{2}) (\d{2}:\d{2}:\d{2}(?:\.\d+)?) UTC$")
 TIMESTAMP_FIELDS = ("created_at", "push_opted_in_at", "uninstalled_at")
-KNOWN_FIELDS = frozenset(BRAZE_DEFAULT_FIELDS)
+#: User fields with a column of their own; any other field is kept in `extra`.
+KNOWN_FIELDS = frozenset(BRAZE_USERS["properties"]) - {"export_scope", "exported_at", "extra"}
+ENDPOINTS = {"segment": "/users/export/segment",
+             "global_control_group": "/users/export/global_control_group"}
 
 
 class BrazeAdapter:
@@ -61,23 +66,40 @@ class BrazeAdapter:
         self.settings = settings
         self.http = http
         self.temp_dir = temp_dir
-        self._ready: dict[str, requests.Response] = {}
+        self._warned_fields: set[str] = set()
+
+    def fields_for(self, kind: str) -> list[str]:
+        """The endpoint's `fields_to_export` (configured names it does not document are left
+        out, with a warning once)."""
+        fields = self.settings.fields_for(kind)
+        left_out = [f for f in self.settings.fields_to_export
+                    if f not in fields and f != "braze_id"]
+        if left_out and kind not in self._warned_fields:
+            self._warned_fields.add(kind)
+            LOGGER.warning("braze %s export: Braze documents no %s for this endpoint; left out "
+                           "of its fields_to_export", kind, ", ".join(left_out))
+        return list(fields)
 
     # -- create ----------------------------------------------------------------------------
 
     def create(self, spec: ExportSpec) -> dict[str, Any]:
-        """POST the segment / control-group export; the ids export needs no creation."""
+        """POST the segment / control-group export; the ids export needs no creation.
+
+        Each endpoint gets only its own parameters: the global control group takes no
+        `custom_attributes_to_export` (Braze refuses it; see `BrazeSettings.fields_for`).
+        """
         if spec.kind == "ids":
-            return {"export_id": "ids", "chunks": _chunks(self.settings.external_ids)}
-        body: dict[str, Any] = {"fields_to_export": list(self.settings.fields_to_export)}
+            ids = self.settings.external_ids
+            # No ids in state (personal data): the chunk count and a digest of the list.
+            return {"export_id": "ids", "chunks": len(_chunks(ids)), "digest": ids_digest(ids)}
+        body: dict[str, Any] = {"fields_to_export": self.fields_for(spec.kind)}
         if spec.kind == "segment":
             body["segment_id"] = spec.scope.split(":", 1)[1] if spec.scope else ""
-            path = "/users/export/segment"
-        else:
-            path = "/users/export/global_control_group"
-        if self.settings.custom_attributes_to_export:
-            body["custom_attributes_to_export"] = list(self.settings.custom_attributes_to_export)
-        response = self.http.request("POST", f"{self.settings.rest_endpoint}{path}",
+            if self.settings.custom_attributes_to_export:
+                body["custom_attributes_to_export"] = list(
+                    self.settings.custom_attributes_to_export)
+        response = self.http.request("POST",
+                                     f"{self.settings.rest_endpoint}{ENDPOINTS[spec.kind]}",
                                      what=f"create {spec.scope} export", json=body,
                                      max_attempts=10)
         answer = _json(response, spec.label)
@@ -86,6 +108,7 @@ class BrazeAdapter:
             raise ExportFailedError(
                 f"{spec.label}: Braze answered without a download url (exports to your own "
                 f"S3/Azure/GCS bucket are not supported by this tap)")
+        require_secure_download(url, f"braze {spec.scope} export")
         return {"export_id": str(answer.get("object_prefix") or spec.scope), "url": url}
 
     # -- readiness -------------------------------------------------------------------------
@@ -93,26 +116,32 @@ class BrazeAdapter:
     def check(self, spec: ExportSpec, handle: dict[str, Any]) -> Readiness:
         """Probe the signed URL without credentials (403/404: not ready)."""
         if spec.kind == "ids":
-            chunks = handle["chunks"]
+            chunks = _chunks(self.settings.external_ids)
             return Readiness(True, "READY", [
                 ExportPart(key=f"chunk-{i}", label=f"ids chunk {i}/{len(chunks)}", ref=chunk)
                 for i, chunk in enumerate(chunks, 1)])
         response = self._probe(spec, handle)
-        if response.status_code in (403, 404):
-            expired = "ExpiredToken" in response.text or "expired" in response.text.lower()
+        # The probe never keeps the download open: it is closed here (the coordinator's
+        # thread) and the body is fetched again when reading starts (the stream's thread).
+        try:
+            status = response.status_code
+            text = response.text if status in (403, 404) else ""
+            size = response.headers.get("Content-Length")
+        finally:
             response.close()
+        if status in (403, 404):
+            expired = "ExpiredToken" in text or "expired" in text.lower()
             if expired or handle.get("was_ready"):
                 raise RecreateExport(f"Braze export {handle['export_id']}: download link expired")
-            return Readiness(False, f"NOT_READY (HTTP {response.status_code})")
+            return Readiness(False, f"NOT_READY (HTTP {status})")
         handle["was_ready"] = True
-        self._ready[handle["url"]] = response
-        size = response.headers.get("Content-Length")
         return Readiness(True, "READY", [ExportPart(key="archive", label="archive",
                                                     size=int(size) if size else None)])
 
     def _probe(self, spec: ExportSpec, handle: dict[str, Any]) -> requests.Response:
-        return self.http.request("GET", handle["url"], authenticated=False, stream=True,
-                                 what=f"{spec.scope} export {handle['export_id']} download",
+        what = f"{spec.scope} export {handle['export_id']} download"
+        url = require_secure_download(handle["url"], f"braze {what}")
+        return self.http.request("GET", url, authenticated=False, stream=True, what=what,
                                  accept=(403, 404))
 
     # -- download --------------------------------------------------------------------------
@@ -125,12 +154,10 @@ class BrazeAdapter:
             response = self.http.request(
                 "POST", f"{self.settings.rest_endpoint}/users/export/ids",
                 what=f"ids export {part.label}",
-                json={"external_ids": part.ref,
-                      "fields_to_export": list(self.settings.fields_to_export)})
+                json={"external_ids": part.ref, "fields_to_export": self.fields_for("ids")})
             yield io.BytesIO(response.content)
             return
-        ready = self._ready.pop(handle["url"], None)
-        response = ready if ready is not None else self._probe(spec, handle)
+        response = self._probe(spec, handle)
         if response.status_code != 200:
             response.close()
             raise RecreateExport(f"Braze export {handle['export_id']}: download link refused "
@@ -198,8 +225,12 @@ class BrazeAdapter:
             yield map_user(user, "ids", exported_at)
 
     def resume_problem(self, spec: ExportSpec, entry: dict[str, Any]) -> str | None:
-        """Braze links live ~4 hours; older ones have expired (and their files are gone)."""
+        """Braze links live ~4 hours; older ones have expired (and their files are gone). An
+        ids export resumes only for the same configured list (same digest)."""
         if spec.kind == "ids":
+            if (entry.get("handle") or {}).get("digest") != ids_digest(
+                    self.settings.external_ids):
+                return "braze.external_ids changed since it was started; starting over"
             return None
         created = parse_rfc3339(entry.get("created_at") or "1970-01-01T00:00:00Z")
         if datetime.now(timezone.utc) - created > LINK_LIFETIME - LINK_MARGIN:
@@ -238,6 +269,11 @@ def _json(response: requests.Response, label: str) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise ExportFailedError(f"{label}: Braze answered with unexpected JSON")
     return body
+
+
+def ids_digest(ids: tuple[str, ...]) -> str:
+    """A digest of the configured external ids: tells that the list changed, holds no id."""
+    return hashlib.sha256("\n".join(ids).encode()).hexdigest()
 
 
 def _chunks(ids: tuple[str, ...]) -> list[list[str]]:

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tap_profile_export.sandbox import Sandbox
+from sandbox import Sandbox
 
 TAP_EXECUTABLE = shutil.which("tap-profile-export", path=str(Path(sys.executable).parent)) or \
     "tap-profile-export"
@@ -79,3 +79,27 @@ def sandbox() -> Iterator[Sandbox]:
     """A fresh sandbox per test."""
     with Sandbox(seed=7) as sb:
         yield sb
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "sandbox_refusals: the test sends requests the vendors refuse (HTTP 400) on "
+                   "purpose; the refused-request guard lets them through")
+
+
+@pytest.fixture(autouse=True)
+def no_refused_requests(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Fail a test whose run made any sandbox answer 400 by its own rules (a request the real
+    vendor would refuse), unless the test injected that 400 as a fault or declared it with
+    `@pytest.mark.sandbox_refusals` or `sandbox.expect_400()`."""
+    Sandbox.refusals.clear()
+    yield
+    refusals = list(Sandbox.refusals)
+    Sandbox.refusals.clear()
+    if request.node.get_closest_marker("sandbox_refusals"):
+        return
+    problems = [f"{r.method} {r.origin}:{r.path} body={r.json!r}"
+                for sb, r in refusals if not sb.expecting_400]
+    if problems:
+        pytest.fail("the sandbox refused request(s) a real vendor would refuse too (HTTP 400):\n"
+                    + "\n".join(problems[:10]), pytrace=False)

@@ -8,7 +8,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from tap_profile_export.sandbox import Sandbox
+from sandbox import Sandbox
 from tap_profile_export.windows import to_rfc3339
 
 from .conftest import TapRun, run_tap

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tap_profile_export.sandbox import Sandbox
+from sandbox import Sandbox
 from tap_profile_export.vendors.apsis import event_id
 from tap_profile_export.windows import parse_rfc3339, to_rfc3339
 

@@ -9,7 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlparse
 
-from tap_profile_export.sandbox import Sandbox
+from sandbox import Sandbox
 from tap_profile_export.windows import to_rfc3339
 
 from .conftest import run_tap

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tap_profile_export.sandbox import Sandbox
+from sandbox import Sandbox
 from tap_profile_export.windows import to_rfc3339
 
 from .conftest import TapRun, run_tap

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from singer_sdk.testing import SuiteConfig, get_tap_test_class
 
-from tap_profile_export.sandbox import Sandbox
+from sandbox import Sandbox
 from tap_profile_export.tap import TapProfileExport
 from tap_profile_export.windows import to_rfc3339
 

@@ -7,7 +7,7 @@ import re
 from datetime import timedelta
 from pathlib import Path
 
-from tap_profile_export.sandbox import Sandbox
+from sandbox import Sandbox
 from tap_profile_export.windows import to_rfc3339
 
 from .conftest import run_tap

@@ -11,7 +11,7 @@ from typing import IO, Any
 import pytest
 import requests
 
-from tap_profile_export.errors import ExportFailedError, ExportTimeoutError
+from tap_profile_export.errors import ExportFailedError, ExportTimeoutError, VendorHTTPError
 from tap_profile_export.exports import (
     ExportPart,
     ExportRunner,
@@ -69,6 +69,7 @@ class FakeAdapter:
         self.fail_once_at: dict[str, int] = {}
         self.recreate_on_check = 0
         self.opened: list[str] = []
+        self.cut: dict[str, int] = {}  # part key → times it is served cut short (cleanly)
 
     def create(self, spec: ExportSpec) -> dict[str, Any]:
         self.created.append(spec.key)
@@ -88,6 +89,10 @@ class FakeAdapter:
                   part: ExportPart) -> Iterator[IO[bytes]]:
         self.opened.append(part.key)
         data = b"".join(b"%s-%d\n" % (part.key.encode(), i) for i in range(self.rows))
+        if self.cut.get(part.key):
+            self.cut[part.key] -= 1
+            yield io.BytesIO(data[:len(data) // 2 // 5 * 5])  # ends at a line boundary
+            return
         yield FlakyStream(data, self.fail_once_at.pop(part.key, None))  # type: ignore[misc]
 
     def read_part(self, spec: ExportSpec, entry: dict[str, Any], stream: IO[bytes],
@@ -156,3 +161,39 @@ def test_recreate_is_bounded() -> None:
     adapter.recreate_on_check = 10
     with pytest.raises(ExportFailedError, match="gave up after creating 4 exports"):
         run(adapter)
+
+
+def sized(adapter: FakeAdapter) -> FakeAdapter:
+    """Parts whose size the vendor states (like Batch `files[].size`)."""
+    for part in adapter.parts:
+        part.expected_bytes = sum(len(b"%s-%d\n" % (part.key.encode(), i))
+                                  for i in range(adapter.rows))
+    return adapter
+
+
+def test_part_cut_short_of_its_stated_size_is_read_again() -> None:
+    adapter = sized(FakeAdapter(rows=10))
+    adapter.cut = {"f1": 1}
+    records, _, _ = run(adapter)
+    assert adapter.opened == ["f1", "f1", "f2"]
+    assert records == [f"f{p}-{i}" for p in (1, 2) for i in range(10)]
+
+
+def test_part_always_cut_short_fails_naming_it_and_is_never_marked_done() -> None:
+    adapter = sized(FakeAdapter(rows=10))
+    adapter.cut = {"f2": 100}
+    exports: dict[str, Any] = {}
+    with pytest.raises(VendorHTTPError, match=r"part 2/2: download failed 4 times.*ended after "
+                                              r"\d+ of the 50 bytes"):
+        run(adapter, exports)
+    assert exports[SPEC.key]["parts_done"] == ["f1"]
+
+
+def test_a_single_missing_byte_is_caught() -> None:
+    adapter = sized(FakeAdapter(rows=3))
+    adapter.parts[0].expected_bytes = (adapter.parts[0].expected_bytes or 0) + 1
+    with pytest.raises(VendorHTTPError, match="part 1/2"):
+        run(adapter)
+    adapter = sized(FakeAdapter(rows=3))
+    records, _, _ = run(adapter)
+    assert len(records) == 6

@@ -115,3 +115,56 @@ def test_server_wait_http_date() -> None:
     response = requests.Response()
     response.headers["Retry-After"] = "Wed, 21 Oct 2015 07:28:00 GMT"
     assert server_wait_seconds(response) == 0.0
+
+
+@pytest.mark.parametrize("status", [500, 502, 503, 504])
+def test_far_rate_limit_reset_on_a_5xx_uses_ordinary_backoff(status: int) -> None:
+    # Braze stamps X-RateLimit-Reset (up to the end of the hour) on every answer, 5xx too.
+    sleeps: list[float] = []
+    far = str(int(time.time()) + 3500)
+    with requests_mock.Mocker() as m:
+        m.post(f"{API}/x", [{"status_code": status, "headers": {"X-RateLimit-Reset": far,
+                                                                "Retry-After": "3500"}},
+                            {"json": {}}])
+        client(sleeps).request("POST", f"{API}/x", what="create")
+    assert len(sleeps) == 1 and sleeps[0] < 1.0
+
+
+def test_429_waits_until_reset_bounded_by_the_documented_maximum() -> None:
+    from tap_profile_export.http import MAX_SERVER_WAIT_SECONDS
+    sleeps: list[float] = []
+    with requests_mock.Mocker() as m:
+        m.post(f"{API}/x", [{"status_code": 429,
+                             "headers": {"X-RateLimit-Reset": str(int(time.time()) + 7200)}},
+                            {"json": {}}])
+        client(sleeps).request("POST", f"{API}/x", what="create")
+    assert sleeps == [MAX_SERVER_WAIT_SECONDS]
+
+
+@pytest.mark.parametrize("url,ok", [
+    ("https://s3.amazonaws.com/b/k?X-Amz-Signature=abc", True),
+    ("http://127.0.0.1:8751/files/x?Signature=abc", True),
+    ("http://localhost/x", True),
+    ("http://storage.example.com/x?Signature=abc", False),
+    ("ftp://storage.example.com/x", False),
+    ("https:///no-host", False),
+])
+def test_pre_signed_links_must_be_https_except_loopback(url: str, ok: bool) -> None:
+    from tap_profile_export.http import require_secure_download
+    if ok:
+        assert require_secure_download(url, "batch download") == url
+    else:
+        with pytest.raises(TapProfileExportError) as info:
+            require_secure_download(url, "batch download")
+        assert "must be https" in str(info.value) and "Signature" not in str(info.value)
+
+
+def test_one_session_per_thread() -> None:
+    import threading
+    http = client([])
+    seen = [http.session]
+    worker = threading.Thread(target=lambda: seen.append(http.session))
+    worker.start()
+    worker.join()
+    assert seen[0] is http.session and seen[1] is not seen[0]
+    http.close()

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from tap_profile_export.errors import SettingError
-from tap_profile_export.settings import BRAZE_DEFAULT_FIELDS, parse_settings
+from tap_profile_export.settings import BRAZE_FIELDS, parse_settings
 
 BATCH = {"api_key": "rest_k", "project_key": "project_p", "api_url": "https://api.batch.com",
          "identifiers": ["custom_id"], "attributes": []}
@@ -25,7 +25,9 @@ def test_defaults_and_typed_view() -> None:
     settings = parse_settings({"batch": BATCH, "apsis": APSIS, "braze": BRAZE})
     assert settings.poll.initial_interval == 5 and settings.poll.timeout == 14400
     assert settings.apsis and settings.apsis.window_days == 7
-    assert settings.braze and settings.braze.fields_to_export == BRAZE_DEFAULT_FIELDS
+    assert settings.braze and settings.braze.fields_to_export == ()
+    for kind, fields in BRAZE_FIELDS.items():
+        assert settings.braze.fields_for(kind) == fields
     assert sorted(settings.secrets) == ["k", "rest_k", "s"]
 
 
@@ -70,3 +72,46 @@ def test_limits_at_the_edge_are_accepted() -> None:
 def test_braze_id_always_requested() -> None:
     settings = parse_settings({"braze": {**BRAZE, "fields_to_export": ["email"]}})
     assert settings.braze and settings.braze.fields_to_export == ("email", "braze_id")
+
+
+def test_braze_default_fields_are_exactly_the_documented_lists() -> None:
+    # braze-docs post_users_segment.md / post_users_identifier.md /
+    # post_users_global_control_group.md, "Fields to export".
+    segment = {"apps", "attributed_campaign", "attributed_source", "attributed_adgroup",
+               "attributed_ad", "push_subscribe", "email_subscribe", "braze_id", "country",
+               "created_at", "custom_attributes", "custom_events", "devices", "dob", "email",
+               "external_id", "first_name", "gender", "home_city", "language",
+               "last_coordinates", "last_name", "phone", "purchases", "push_tokens",
+               "random_bucket", "time_zone", "total_revenue", "uninstalled_at", "user_aliases"}
+    assert set(BRAZE_FIELDS["segment"]) == segment and len(BRAZE_FIELDS["segment"]) == 30
+    assert set(BRAZE_FIELDS["ids"]) == segment
+    assert set(BRAZE_FIELDS["global_control_group"]) == segment - {
+        "push_subscribe", "email_subscribe", "push_tokens"}
+    for fields in BRAZE_FIELDS.values():  # only seen in response examples
+        assert not {"campaigns_received", "canvases_received", "cards_clicked",
+                    "push_opted_in_at"} & set(fields)
+
+
+def test_braze_unknown_field_is_a_config_error_unless_allowed() -> None:
+    with pytest.raises(SettingError) as info:
+        parse_settings({"braze": {**BRAZE, "fields_to_export": ["email", "campaigns_received"]}})
+    assert info.value.setting == "braze.fields_to_export"
+    assert "'campaigns_received'" in str(info.value) and "allow_unknown_fields" in str(info.value)
+    settings = parse_settings({"braze": {**BRAZE, "allow_unknown_fields": True,
+                                         "fields_to_export": ["email", "campaigns_received"]}})
+    assert settings.braze
+    assert settings.braze.fields_for("global_control_group") == (
+        "email", "campaigns_received", "braze_id")
+    assert setting_error({"braze": {**BRAZE, "allow_unknown_fields": "yes"}}) == \
+        "braze.allow_unknown_fields"
+
+
+def test_braze_fields_per_endpoint_and_control_group_custom_attributes() -> None:
+    settings = parse_settings({"braze": {**BRAZE, "fields_to_export": ["email", "push_tokens"],
+                                         "custom_attributes_to_export": ["tier"]}})
+    assert settings.braze
+    assert settings.braze.fields_for("segment") == ("email", "push_tokens", "braze_id")
+    # push_tokens is not documented for the control group; custom attributes come through
+    # fields_to_export there (the endpoint takes no custom_attributes_to_export).
+    assert settings.braze.fields_for("global_control_group") == (
+        "email", "braze_id", "custom_attributes")

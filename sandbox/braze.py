@@ -13,20 +13,47 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tap_profile_export.sandbox.core import (
+from sandbox.core import (
     ReadinessScenario,
     Request,
     Response,
     Route,
     s3_error,
 )
-from tap_profile_export.sandbox.data import dumps
+from sandbox.data import dumps
 
 if TYPE_CHECKING:
-    from tap_profile_export.sandbox.core import Sandbox
+    from sandbox.core import Sandbox
 
 API_KEY = "braze-sandbox-key"
 SEGMENTS = ("seg-alpha", "seg-beta")
+# The valid `fields_to_export` of each endpoint, as Braze's endpoint pages list them
+# (braze-docs _docs/_api/endpoints/export/user_data/*.md). Names seen only in response
+# examples (campaigns_received, canvases_received, cards_clicked, push_opted_in_at) are not
+# valid there.
+_COMMON_FIELDS = frozenset({
+    "apps", "attributed_campaign", "attributed_source", "attributed_adgroup", "attributed_ad",
+    "braze_id", "country", "created_at", "custom_attributes", "custom_events", "devices", "dob",
+    "email", "external_id", "first_name", "gender", "home_city", "language", "last_coordinates",
+    "last_name", "phone", "purchases", "random_bucket", "time_zone", "total_revenue",
+    "uninstalled_at", "user_aliases",
+})
+VALID_FIELDS = {
+    "segment": _COMMON_FIELDS | {"push_subscribe", "email_subscribe", "push_tokens"},
+    "ids": _COMMON_FIELDS | {"push_subscribe", "email_subscribe", "push_tokens"},
+    "global_control_group": _COMMON_FIELDS,
+}
+# Body parameters each endpoint accepts; anything else is refused.
+PARAMETERS = {
+    "segment": frozenset({"segment_id", "fields_to_export", "custom_attributes_to_export",
+                          "callback_endpoint", "output_format"}),
+    "global_control_group": frozenset({"fields_to_export", "callback_endpoint",
+                                       "output_format"}),
+    "ids": frozenset({"external_ids", "user_aliases", "device_id", "braze_id", "email_address",
+                      "phone", "fields_to_export"}),
+}
+MAX_IDS = 50
+MAX_CUSTOM_ATTRIBUTES = 500
 
 
 @dataclass
@@ -45,6 +72,10 @@ class BrazeScenario(ReadinessScenario):
     corrupt_archive: bool = False
     truncated_archive: bool = False
     deleted: list[int] = field(default_factory=list)  # user numbers erased at the vendor
+    #: X-RateLimit-Reset of ordinary answers (2xx, 4xx, 5xx): Braze's window can end up to an
+    #: hour away. 429 answers carry `retry_reset_seconds` instead.
+    rate_limit_reset_seconds: float = 3600
+    retry_reset_seconds: float = 1
 
 
 @dataclass
@@ -167,43 +198,80 @@ class BrazeSim:
 
     # -- handlers --------------------------------------------------------------------------
 
-    def _headers(self) -> dict[str, str]:
-        return {"X-RateLimit-Limit": "250000", "X-RateLimit-Remaining": "249000",
-                "X-RateLimit-Reset": str(int(time.time()) + 1)}
+    def rate_limit_headers(self, status: int) -> dict[str, str]:
+        """The rate-limit headers Braze stamps on every API answer, 5xx included."""
+        s = self.scenario
+        wait = s.retry_reset_seconds if status == 429 else s.rate_limit_reset_seconds
+        return {"X-RateLimit-Limit": "250000",
+                "X-RateLimit-Remaining": "0" if status == 429 else "249000",
+                "X-RateLimit-Reset": str(int(time.time() + wait))}
 
     def _auth_error(self, request: Request) -> Response | None:
-        if request.headers.get("authorization") != f"Bearer {API_KEY}":
-            return Response.json(401, {"message": "Invalid API key"}, **self._headers())
+        header = request.headers.get("authorization")
+        if header is None or not header.startswith("Bearer "):
+            return _error(401, "Unauthorized: missing REST API key")
+        if header != f"Bearer {API_KEY}":
+            return _error(401, "Invalid API key")
         return None
 
-    def _start(self, request: Request, scope: str) -> Response:
+    def _body(self, request: Request, endpoint: str) -> tuple[dict[str, Any], Response | None]:
+        """The JSON body, or the 400 Braze answers to a body this endpoint does not accept."""
+        body = request.json()
+        if not isinstance(body, dict):
+            return {}, _error(400, "Invalid JSON body")
+        unknown = sorted(set(body) - PARAMETERS[endpoint])
+        if unknown:
+            return body, _error(400, f"Unknown parameter(s) for /users/export/{endpoint}",
+                                [f"'{name}' is not a valid parameter" for name in unknown])
+        fields = body.get("fields_to_export")
+        if endpoint != "ids" or fields is not None:
+            if (not isinstance(fields, list) or not fields
+                    or not all(isinstance(f, str) for f in fields)):
+                return body, _error(400, "fields_to_export must be a non-empty array of strings")
+            invalid = sorted(set(fields) - VALID_FIELDS[endpoint])
+            if invalid:
+                return body, _error(400, "Invalid fields_to_export",
+                                    [f"'{name}' is not a valid field to export"
+                                     for name in invalid])
+        if "output_format" in body and body["output_format"] not in ("zip", "gzip"):
+            return body, _error(400, "output_format must be 'zip' or 'gzip'")
+        if "callback_endpoint" in body and not isinstance(body["callback_endpoint"], str):
+            return body, _error(400, "callback_endpoint must be a string")
+        return body, None
+
+    def _start(self, request: Request, endpoint: str) -> Response:
         denied = self._auth_error(request)
         if denied:
             return denied
-        body = request.json() or {}
-        fields = body.get("fields_to_export")
-        if not isinstance(fields, list) or not fields:
-            return Response.json(400, {"message": "fields_to_export is required"},
-                                 **self._headers())
+        body, refused = self._body(request, endpoint)
+        if refused:
+            return refused
+        if endpoint == "segment":
+            segment = body.get("segment_id")
+            if not isinstance(segment, str) or not segment:
+                return _error(400, "segment_id is required")
+            custom = body.get("custom_attributes_to_export")
+            if custom is not None and (not isinstance(custom, list)
+                                       or not all(isinstance(c, str) for c in custom)
+                                       or len(custom) > MAX_CUSTOM_ATTRIBUTES):
+                return _error(400, "custom_attributes_to_export must be an array of at most "
+                                   f"{MAX_CUSTOM_ATTRIBUTES} strings")
+            scope = f"segment:{segment}"
+        else:
+            scope = "global_control_group"
+        fields = body["fields_to_export"]
         with self._lock:
             running = any(e.scope == scope and not e.was_ready for e in self._exports.values())
             if self.scenario.running_429_once and running and not self._limited_once:
                 self._limited_once = True
-                headers = {**self._headers(), "X-RateLimit-Remaining": "0"}
-                return Response.json(429, {"message": "export of this segment is running"},
-                                     **headers)
+                return _error(429, "export of this segment is running")
             prefix = f"{scope.replace(':', '-')}-{self.sandbox.seed}-{next(self._ids):05d}"
             self._exports[prefix] = _Export(prefix, scope, fields, time.monotonic())
         url = self.sandbox.sign(f"/braze/{prefix}", self.scenario.link_ttl_seconds)
-        return Response.json(201, {"message": "success", "object_prefix": prefix, "url": url},
-                             **self._headers())
+        return Response.json(201, {"message": "success", "object_prefix": prefix, "url": url})
 
     def _segment(self, request: Request) -> Response:
-        body = request.json() or {}
-        segment = body.get("segment_id")
-        if not isinstance(segment, str) or not segment:
-            return Response.json(400, {"message": "segment_id is required"})
-        return self._start(request, f"segment:{segment}")
+        return self._start(request, "segment")
 
     def _control_group(self, request: Request) -> Response:
         return self._start(request, "global_control_group")
@@ -212,11 +280,16 @@ class BrazeSim:
         denied = self._auth_error(request)
         if denied:
             return denied
-        body = request.json() or {}
+        body, refused = self._body(request, "ids")
+        if refused:
+            return refused
         ids = body.get("external_ids") or []
-        if len(ids) > 50:
-            return Response.json(400, {"message": "The max number of external_ids and aliases "
-                                                  "per request was exceeded"})
+        aliases = body.get("user_aliases") or []
+        if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+            return _error(400, "external_ids must be an array of strings")
+        if len(ids) + len(aliases) > MAX_IDS:
+            return _error(400, "The max number of external_ids and aliases per request was "
+                               "exceeded")
         fields = body.get("fields_to_export") or ["braze_id"]
         users, invalid = [], []
         for external_id in ids:
@@ -229,7 +302,7 @@ class BrazeSim:
         answer: dict[str, Any] = {"message": "success", "users": users}
         if invalid:
             answer["invalid_user_ids"] = invalid
-        return Response.json(201, answer, **self._headers())
+        return Response.json(201, answer)
 
     def _download(self, request: Request) -> Response:
         problem = self.sandbox.check_signature(request)
@@ -256,3 +329,8 @@ class BrazeSim:
         return Response(200, headers={"Content-Type": "application/zip"}, file=export.path)
 
 
+
+
+def _error(status: int, message: str, errors: list[str] | None = None) -> Response:
+    """Braze's error shape."""
+    return Response.json(status, {"message": message, "errors": errors or [message]})

@@ -1,5 +1,5 @@
 """Local emulator of the Batch.com, APSIS One and Braze export APIs (tests, demo, benchmarks)."""
 
-from tap_profile_export.sandbox.core import Fault, RecordedRequest, Sandbox
+from sandbox.core import Fault, RecordedRequest, Sandbox
 
 __all__ = ["Fault", "RecordedRequest", "Sandbox"]

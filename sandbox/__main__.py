@@ -1,4 +1,4 @@
-"""`python -m tap_profile_export.sandbox`: run the vendor emulator until SIGTERM/SIGINT."""
+"""`python -m sandbox`: run the vendor emulator until SIGTERM/SIGINT."""
 
 from __future__ import annotations
 
@@ -8,12 +8,12 @@ import signal
 import sys
 import threading
 
-from tap_profile_export.sandbox.core import Sandbox
+from sandbox.core import Sandbox
 
 
 def main(argv: list[str] | None = None) -> int:
     """Start the sandbox, print its URLs (and optionally a tap config), serve until stopped."""
-    parser = argparse.ArgumentParser(prog="tap-profile-export-sandbox", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m sandbox", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--api-port", type=int, default=8750)
     parser.add_argument("--download-port", type=int, default=8751)

@@ -11,12 +11,13 @@ import socket
 import tempfile
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import parse_qsl, urlsplit
 
 SIGNING_KEY = b"sandbox-signing-key"
@@ -34,6 +35,7 @@ class RecordedRequest:
     json: Any
     status: int
     at: float
+    injected: bool = False
 
 
 @dataclass
@@ -116,13 +118,24 @@ class Route:
 
 
 class Sandbox:
-    """Emulator of the vendors' export APIs on 127.0.0.1 (see CONTRACT.md)."""
+    """Emulator of the vendors' export APIs on 127.0.0.1 (see CONTRACT.md).
+
+    It is strict: every request the real APIs would refuse is answered 400 (or 401/403/429)
+    with the vendor's error shape, and logged. `refused()` lists the 400s no fault injected,
+    so a suite can fail any test whose client sent a request a real vendor would refuse
+    (tests that send bad requests on purpose call `expect_400()`).
+    """
+
+    #: Every 400 any sandbox answered by its own rules, with the sandbox that answered it
+    #: (a test suite's guard reads and clears this around each test).
+    #: Bounded: a long-running sandbox (demo) must not grow without end.
+    refusals: ClassVar[deque[tuple[Sandbox, RecordedRequest]]] = deque(maxlen=10_000)
 
     def __init__(self, seed: int = 7, *, api_port: int = 0, download_port: int = 0,
                  host: str = "127.0.0.1") -> None:
-        from tap_profile_export.sandbox.apsis import ApsisSim
-        from tap_profile_export.sandbox.batch import BatchSim
-        from tap_profile_export.sandbox.braze import BrazeSim
+        from sandbox.apsis import ApsisSim
+        from sandbox.batch import BatchSim
+        from sandbox.braze import BrazeSim
 
         self.seed = seed
         self.host = host
@@ -141,6 +154,7 @@ class Sandbox:
         self.braze_sim = BrazeSim(self)
         self.routes: list[Route] = [*self.batch_sim.routes(), *self.apsis_sim.routes(),
                                     *self.braze_sim.routes()]
+        self.expecting_400 = False
 
     # -- scenario shortcuts ----------------------------------------------------------------
 
@@ -216,6 +230,14 @@ class Sandbox:
         with self._lock:
             return list(self._log)
 
+    def expect_400(self) -> None:
+        """Declare that the current test sends requests the vendors refuse, on purpose."""
+        self.expecting_400 = True
+
+    def refused(self, since: int = 0) -> list[RecordedRequest]:
+        """Requests answered 400 by the sandbox's own rules (not by an injected fault)."""
+        return [r for r in self.requests()[since:] if r.status == 400 and not r.injected]
+
     def take_fault(self, route: Route, part: int | None) -> Fault | None:
         """The first live fault matching this request (consumes one of its `times`)."""
         with self._lock:
@@ -227,12 +249,21 @@ class Sandbox:
                     return fault
         return None
 
-    def record(self, request: Request, status: int) -> None:
+    def record(self, request: Request, status: int, *, injected: bool = False) -> None:
         """Append to the request log."""
+        recorded = RecordedRequest(request.origin, request.method, request.path, request.query,
+                                   request.headers, request.json(), status, time.time(),
+                                   injected)
         with self._lock:
-            self._log.append(RecordedRequest(request.origin, request.method, request.path,
-                                             request.query, request.headers, request.json(),
-                                             status, time.time()))
+            self._log.append(recorded)
+            if status == 400 and not injected:
+                Sandbox.refusals.append((self, recorded))
+
+    def vendor_headers(self, route: Route, status: int) -> dict[str, str]:
+        """Headers a vendor stamps on every answer of its API (Braze: rate-limit headers)."""
+        if route.vendor == "braze" and route.origin == "api":
+            return self.braze_sim.rate_limit_headers(status)
+        return {}
 
     def cached(self, vendor: str, request: Any, scenario: Any, build: Callable[[], Any]) -> Any:
         """Generated files are reused for an identical request and scenario (benchmarks
@@ -331,13 +362,16 @@ def _handler_class(sandbox: Sandbox, origin: str) -> type[BaseHTTPRequestHandler
             fault = sandbox.take_fault(route, response.part)
             if fault is not None:
                 if fault.action in ("reset", "truncate_body"):
-                    sandbox.record(request, 0)
+                    sandbox.record(request, 0, injected=True)
                     self._break(response, reset=fault.action == "reset")
                     return
                 response = Response.json(fault.status or 500, fault.body or {
                     "message": "injected fault", "error_code": "SANDBOX_FAULT"},
                     **fault.headers)
-            sandbox.record(request, response.status)
+            # Fault headers win (a test may stamp its own rate-limit reset).
+            response.headers = {**sandbox.vendor_headers(route, response.status),
+                                **response.headers}
+            sandbox.record(request, response.status, injected=fault is not None)
             self._send(response)
 
         def _payload(self, response: Response) -> bytes:
@@ -383,6 +417,8 @@ def _control(sandbox: Sandbox, request: Request) -> Response:
     payload = request.json()
     if path == "requests":
         return Response.json(200, [asdict(r) for r in sandbox.requests()])
+    if path == "refused":
+        return Response.json(200, [asdict(r) for r in sandbox.refused()])
     if path == "faults":
         for fault in payload if isinstance(payload, list) else [payload]:
             sandbox.add_fault(**fault)

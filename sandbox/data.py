@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import gzip
+import re
 from collections.abc import Iterable, Iterator
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,33 @@ TIERS = ("bronze", "silver", "gold")
 def rfc3339(value: datetime) -> str:
     """UTC timestamp with a Z."""
     return value.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+_RFC3339 = re.compile(
+    r"(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?"
+    r"(?:([Zz])|([+-])(\d{2}):(\d{2}))")
+
+
+def parse_rfc3339(value: object) -> datetime:
+    """Parse an RFC 3339 date-time strictly (the vendors' reading): a full date, `T`, a full
+    time, optional fraction and a mandatory offset (`Z` or `±hh:mm`). Raises ValueError."""
+    if not isinstance(value, str):
+        raise ValueError("not a string")
+    match = _RFC3339.fullmatch(value)
+    if match is None:
+        raise ValueError(f"not an RFC 3339 date-time: {value!r}")
+    year, month, day, hour, minute, second = (int(g) for g in match.groups()[:6])
+    fraction = match.group(7) or ""
+    micro = int((fraction + "000000")[:6]) if fraction else 0
+    if match.group(8):
+        tz = timezone.utc
+    else:
+        offset = timedelta(hours=int(match.group(10)), minutes=int(match.group(11)))
+        if offset >= timedelta(hours=24):
+            raise ValueError(f"offset out of range: {value!r}")
+        tz = timezone(offset if match.group(9) == "+" else -offset)
+    return datetime(year, month, day, hour, minute, min(second, 59), micro, tzinfo=tz
+                    ).astimezone(timezone.utc)
 
 
 def evenly_spaced(count: int, start: datetime, days: float) -> Iterator[tuple[int, datetime]]:

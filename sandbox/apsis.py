@@ -15,12 +15,11 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tap_profile_export.sandbox.core import ReadinessScenario, Request, Response, Route
-from tap_profile_export.sandbox.data import dumps
-from tap_profile_export.windows import parse_rfc3339
+from sandbox.core import ReadinessScenario, Request, Response, Route
+from sandbox.data import dumps, parse_rfc3339
 
 if TYPE_CHECKING:
-    from tap_profile_export.sandbox.core import Sandbox
+    from sandbox.core import Sandbox
 
 CLIENT_ID = "sandbox-client"
 CLIENT_SECRET = "sandbox-client-secret"
@@ -169,8 +168,7 @@ class ApsisSim:
         body = export.request
         window = None
         if body.get("events"):
-            window = (parse_rfc3339(body["start_at"]),
-                      parse_rfc3339(body.get("end_at") or body["start_at"]))
+            window = _window(body)
         path = self.sandbox.cache_dir / f"apsis-{export.id}.json"
         s = self.scenario
         with path.open("wb") as out:
@@ -195,8 +193,7 @@ class ApsisSim:
         body = request.json() or {}
         if (body.get("grant_type") != "client_credentials" or body.get("client_id") != CLIENT_ID
                 or body.get("client_secret") != CLIENT_SECRET):
-            return Response.json(401, {"title": "Unauthorized", "status": 401,
-                                       "detail": "invalid client credentials"})
+            return _error(401, "Unauthorized", "invalid client credentials")
         expires = time.time() + self.scenario.token_ttl_seconds
         token = _jwt({"sub": CLIENT_ID, "exp": int(expires) if self.scenario.token_ttl_seconds
                       >= 5 else expires, "jti": next(self._ids)})
@@ -209,8 +206,7 @@ class ApsisSim:
         token = header.removeprefix("Bearer ")
         expires = self._tokens.issued.get(token)
         if expires is None or expires < time.time():
-            return Response.json(401, {"title": "Unauthorized", "status": 401,
-                                       "detail": "invalid or expired token"})
+            return _error(401, "Unauthorized", "invalid or expired token")
         return None
 
     def _create(self, request: Request) -> Response:
@@ -220,14 +216,13 @@ class ApsisSim:
         body = request.json()
         problem = _validate(body)
         if problem:
-            return Response.json(400, {"title": "Bad Request", "status": 400, "detail": problem})
+            return _error(400, "Bad Request", problem)
         s = self.scenario
         now = time.monotonic()
         with self._lock:
             pending = sum(1 for e in self._exports.values() if not e.served)
             if pending >= s.max_pending:
-                return Response.json(429, {"title": "Too Many Requests", "status": 429,
-                                           "detail": "too many pending exports"})
+                return _error(429, "Too Many Requests", "too many pending exports")
             if body.get("events"):
                 if now - self._last_event_export < s.min_seconds_between_event_exports:
                     return Response.json(429, {"title": "Too Many Requests", "status": 429,
@@ -309,22 +304,54 @@ def _jwt(claims: dict[str, Any]) -> str:
     return f"{part({'alg': 'HS256', 'typ': 'JWT'})}.{part(claims)}.c2FuZGJveA"
 
 
+PARAMETERS = frozenset({"segment_filter", "attributes", "tags", "events", "start_at", "end_at"})
+MAX_ATTRIBUTES = 75
+MAX_TAGS = 25
+MAX_WINDOW = timedelta(days=92)  # "at most 3 months"
+DEFAULT_WINDOW = timedelta(days=7)
+
+
 def _validate(body: Any) -> str | None:
+    """Why APSIS refuses this export request (None: it accepts it)."""
     if not isinstance(body, dict):
         return "body must be a JSON object"
+    unknown = sorted(set(body) - PARAMETERS)
+    if unknown:
+        return f"unknown field(s): {', '.join(unknown)}"
+    for name in ("attributes", "tags", "events"):
+        value = body.get(name, [])
+        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+            return f"{name} must be an array of ids"
+    if "segment_filter" in body and not isinstance(body["segment_filter"], dict):
+        return "segment_filter must be an object"
     attributes, tags = body.get("attributes") or [], body.get("tags") or []
-    if len(attributes) > 75:
-        return "at most 75 attributes"
-    if len(tags) > 25:
-        return "at most 25 tags"
+    if len(attributes) > MAX_ATTRIBUTES:
+        return f"at most {MAX_ATTRIBUTES} attributes"
+    if len(tags) > MAX_TAGS:
+        return f"at most {MAX_TAGS} tags"
     if not attributes and not tags:
         return "at least one attribute or tag is required"
-    if body.get("events"):
+    if body.get("events") or "start_at" in body or "end_at" in body:
+        if not body.get("events"):
+            return "start_at/end_at are only for event exports (events is empty)"
         try:
-            start = parse_rfc3339(body["start_at"])
-            end = parse_rfc3339(body.get("end_at") or body["start_at"])
-        except (KeyError, ValueError, AttributeError):
-            return "start_at is required for event exports (RFC 3339)"
-        if end - start > timedelta(days=92):
+            start, end = _window(body)
+        except (KeyError, ValueError):
+            return "start_at is required for event exports; start_at/end_at are RFC 3339"
+        if end <= start:
+            return "end_at must be after start_at"
+        if end - start > MAX_WINDOW:
             return "the event window is at most 3 months"
     return None
+
+
+def _window(body: dict[str, Any]) -> tuple[datetime, datetime]:
+    """`start_at` → `end_at` (default: one week after `start_at`)."""
+    start = parse_rfc3339(body["start_at"])
+    end = parse_rfc3339(body["end_at"]) if "end_at" in body else start + DEFAULT_WINDOW
+    return start, end
+
+
+def _error(status: int, title: str, detail: str) -> Response:
+    """APSIS's error shape."""
+    return Response.json(status, {"title": title, "status": status, "detail": detail})

@@ -12,27 +12,27 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tap_profile_export.sandbox.core import (
+from sandbox.core import (
     ReadinessScenario,
     Request,
     Response,
     Route,
     s3_error,
 )
-from tap_profile_export.sandbox.data import (
+from sandbox.data import (
     EVENT_NAMES,
     LANGUAGES,
     REACHABILITY_REASONS,
     TIERS,
     dumps,
     evenly_spaced,
+    parse_rfc3339,
     rfc3339,
     write_parts,
 )
-from tap_profile_export.windows import parse_rfc3339
 
 if TYPE_CHECKING:
-    from tap_profile_export.sandbox.core import Sandbox
+    from sandbox.core import Sandbox
 
 API_KEY = "rest_sandbox_key"
 PROJECT_KEY = "project_sandbox"
@@ -61,6 +61,10 @@ class BatchScenario(ReadinessScenario):
     empty_part: int | None = None
     file_delay_seconds: float = 0
     deleted: list[int] = field(default_factory=list)  # profile numbers erased at the vendor
+    #: Serve this part cut short (a complete HTTP answer, fewer bytes than `files[].size`)
+    #: the next `short_part_times` times it is downloaded.
+    short_part: int | None = None
+    short_part_times: int = 1
 
 
 @dataclass
@@ -174,11 +178,11 @@ class BatchSim:
     # -- handlers --------------------------------------------------------------------------
 
     def _auth_error(self, request: Request) -> Response | None:
-        if (request.headers.get("authorization") != f"Bearer {API_KEY}"
-                or request.headers.get("x-batch-project") != PROJECT_KEY):
-            return Response.json(401, {"error_code": "AUTHENTICATION_INVALID",
-                                       "error_message": "The Rest API Key is not valid for "
-                                                        "this project"})
+        if request.headers.get("authorization") != f"Bearer {API_KEY}":
+            return _error(401, "AUTHENTICATION_INVALID", "The Rest API Key is not valid")
+        if request.headers.get("x-batch-project") != PROJECT_KEY:
+            return _error(403, "AUTHENTICATION_INVALID",
+                          "The Rest API Key is not valid for this project")
         return None
 
     def _create(self, request: Request) -> Response:
@@ -188,8 +192,7 @@ class BatchSim:
         body = request.json()
         problem = _validate(body) if isinstance(body, dict) else "body must be a JSON object"
         if problem:
-            return Response.json(400, {"error_code": "VALIDATION_ERROR",
-                                       "error_message": problem})
+            return _error(400, "VALIDATION_ERROR", problem)
         export = _Export(f"export_{self.sandbox.seed}_{next(self._ids):05d}", body,
                          rfc3339(datetime.now(timezone.utc)))
         with self._lock:
@@ -293,6 +296,14 @@ class BatchSim:
         path, part = self._files[file_id]
         if self.scenario.file_delay_seconds:
             time.sleep(self.scenario.file_delay_seconds)
+        with self._lock:
+            short = self.scenario.short_part == part and self.scenario.short_part_times > 0
+            if short:
+                self.scenario.short_part_times -= 1
+        if short:
+            data = path.read_bytes()
+            return Response(200, data[: data.rfind(b"\n", 0, len(data) // 2) + 1],
+                            {"Content-Type": "application/octet-stream"}, part=part)
         return Response(200, headers={"Content-Type": "application/octet-stream"}, file=path,
                         part=part)
 
@@ -312,25 +323,57 @@ def _attribute(name: str, n: int) -> Any:
     return None if n % 9 == 0 else f"{name}-{n % 7}"
 
 
-def _validate(body: dict[str, Any]) -> str | None:
+# Body parameters of each export type (anything else is refused) and its arrays, which the
+# OpenAPI declares `minItems: 1` — a list that is not wanted is left out, never sent empty.
+PARAMETERS = {
+    "ATTRIBUTES": frozenset({"export_type", "identifiers", "attributes", "filter"}),
+    "EVENTS": frozenset({"export_type", "identifiers", "from", "to", "events"}),
+    "REACHABILITY": frozenset({"export_type", "identifiers", "from", "to"}),
+}
+ARRAYS = ("identifiers", "attributes", "events")
+
+
+def _validate(body: dict[str, Any], now: datetime | None = None) -> str | None:
+    """Why Batch refuses this export request (None: it accepts it). `now`: request time."""
     kind = body.get("export_type")
     if kind not in SCOPES:
         return f"export_type must be one of {', '.join(SCOPES)}"
+    unknown = sorted(set(body) - PARAMETERS[kind])
+    if unknown:
+        return f"unknown parameter(s) for a {kind} export: {', '.join(unknown)}"
+    for name in ARRAYS:
+        if name in body:
+            value = body[name]
+            if not isinstance(value, list) or not value:
+                return f"{name} must be a non-empty array (minItems: 1)"
+            if not all(isinstance(v, str) and v for v in value):
+                return f"{name} must contain only non-empty strings"
     if kind == "ATTRIBUTES":
-        if not body.get("identifiers") and not body.get("attributes"):
+        if "identifiers" not in body and "attributes" not in body:
             return "at least one of identifiers or attributes is required"
+        if "filter" in body:
+            segment = body["filter"].get("segment") if isinstance(body["filter"], dict) \
+                else None
+            if not isinstance(segment, str) or not segment or set(body["filter"]) != {"segment"}:
+                return "filter must be {\"segment\": \"<segment code>\"}"
         return None
     try:
         start, end = parse_rfc3339(body["from"]), parse_rfc3339(body["to"])
-    except (KeyError, ValueError, AttributeError):
+    except (KeyError, ValueError):
         return "from and to must be RFC 3339 date-times"
-    if start < datetime.now(timezone.utc) - LOOKBACK:
+    now = now or datetime.now(timezone.utc)
+    if start < now - LOOKBACK:
         return "from is older than the lookback period (90 days)"
     if kind == "REACHABILITY" and start < REACHABILITY_FLOOR:
-        return "reachability events are only available from 2024-10-10"
+        return "reachability events are only available from 2024-10-10T00:00:00Z"
     if end <= start:
         return "to must be after from"
     return None
+
+
+def _error(status: int, code: str, message: str) -> Response:
+    """Batch's error shape."""
+    return Response.json(status, {"error_code": code, "error_message": message})
 
 
 def _faulty_lines(lines: Iterator[bytes], per_part: int,

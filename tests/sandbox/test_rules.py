@@ -1,0 +1,364 @@
+"""The sandbox refuses what the real APIs refuse (CONTRACT.md), with each vendor's error shape.
+
+Plain HTTP requests against a running sandbox; no tap code involved.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+import requests
+
+from sandbox import Sandbox
+from sandbox.batch import API_KEY as BATCH_KEY
+from sandbox.batch import PROJECT_KEY
+from sandbox.braze import API_KEY as BRAZE_KEY
+from sandbox.data import parse_rfc3339, rfc3339
+
+
+@pytest.fixture(scope="module")
+def running() -> Iterator[Sandbox]:
+    with Sandbox(seed=5) as sandbox:
+        yield sandbox
+
+
+@pytest.fixture
+def sb(running: Sandbox) -> Sandbox:
+    running.reset()
+    return running
+
+
+def now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+# -- Batch ----------------------------------------------------------------------------------
+
+BATCH_HEADERS = {"Authorization": f"Bearer {BATCH_KEY}", "X-Batch-Project": PROJECT_KEY}
+
+
+def batch(sb: Sandbox, body: Any, headers: dict[str, str] | None = None) -> requests.Response:
+    return requests.post(f"{sb.api_url}/2.4/profiles/export", json=body,
+                         headers=BATCH_HEADERS if headers is None else headers, timeout=10)
+
+
+def assert_batch_400(response: requests.Response, words: str) -> None:
+    assert response.status_code == 400, response.text
+    body = response.json()
+    assert set(body) == {"error_code", "error_message"}
+    assert words in body["error_message"]
+
+
+def events_body(start: datetime, end: datetime | None = None, **extra: Any) -> dict[str, Any]:
+    return {"export_type": "EVENTS", "identifiers": ["custom_id"], "from": rfc3339(start),
+            "to": rfc3339(end or now()), **extra}
+
+
+def test_batch_accepts_a_valid_request(sb: Sandbox) -> None:
+    assert batch(sb, {"export_type": "ATTRIBUTES", "identifiers": ["custom_id"]}).status_code == 202
+    assert batch(sb, {"export_type": "ATTRIBUTES", "attributes": ["$language"]}).status_code == 202
+    assert batch(sb, events_body(now() - timedelta(days=89))).status_code == 202
+    assert sb.refused() == []
+
+
+@pytest.mark.parametrize("name", ["identifiers", "attributes"])
+def test_batch_empty_attribute_arrays_are_refused(sb: Sandbox, name: str) -> None:
+    body = {"export_type": "ATTRIBUTES", "identifiers": ["custom_id"], "attributes": ["$language"]}
+    body[name] = []
+    assert_batch_400(batch(sb, body), "minItems")
+    assert [r.status for r in sb.refused()] == [400]
+
+
+def test_batch_empty_event_filter_is_refused(sb: Sandbox) -> None:
+    assert_batch_400(batch(sb, events_body(now() - timedelta(days=3), events=[])), "minItems")
+    body = events_body(now() - timedelta(days=3))
+    body["identifiers"] = []
+    assert_batch_400(batch(sb, body), "minItems")
+
+
+def test_batch_neither_identifiers_nor_attributes_is_refused(sb: Sandbox) -> None:
+    assert_batch_400(batch(sb, {"export_type": "ATTRIBUTES"}), "at least one")
+
+
+def test_batch_unknown_parameters_are_refused(sb: Sandbox) -> None:
+    assert_batch_400(batch(sb, {"export_type": "ATTRIBUTES", "identifiers": ["custom_id"],
+                                "from": rfc3339(now())}), "unknown parameter")
+    assert_batch_400(batch(sb, events_body(now() - timedelta(days=1),
+                                           filter={"segment": "s"})), "unknown parameter")
+    assert_batch_400(batch(sb, {"export_type": "SEGMENTS", "identifiers": ["custom_id"]}),
+                     "export_type")
+
+
+def test_batch_lookback_is_checked_at_request_time(sb: Sandbox) -> None:
+    # Valid when planned a minute ago, 90 days minus 1 second now: a second later it is not.
+    start = now() - timedelta(days=90) + timedelta(seconds=2)
+    assert batch(sb, events_body(start)).status_code == 202
+    time.sleep(2.5)
+    assert_batch_400(batch(sb, events_body(start)), "lookback")
+    assert_batch_400(batch(sb, {**events_body(start), "export_type": "REACHABILITY"}),
+                     "lookback")
+
+
+def test_batch_to_must_be_after_from(sb: Sandbox) -> None:
+    start = now() - timedelta(days=2)
+    assert_batch_400(batch(sb, events_body(start, start)), "to must be after from")
+    assert_batch_400(batch(sb, events_body(start, start - timedelta(hours=1))),
+                     "to must be after from")
+
+
+def test_batch_reachability_floor() -> None:
+    from sandbox.batch import _validate
+    body = {"export_type": "REACHABILITY", "identifiers": ["custom_id"],
+            "from": "2024-10-09T23:59:59Z", "to": "2024-10-20T00:00:00Z"}
+    at = datetime(2024, 11, 1, tzinfo=timezone.utc)  # within the 90-day lookback
+    assert "2024-10-10" in (_validate(body, at) or "")
+    assert _validate({**body, "from": "2024-10-10T00:00:00Z"}, at) is None
+    assert _validate({**body, "export_type": "EVENTS", "from": "2024-10-09T00:00:00Z"}, at) \
+        is None
+
+
+def test_batch_dates_must_be_rfc3339(sb: Sandbox) -> None:
+    body = events_body(now() - timedelta(days=2))
+    body["from"] = body["from"].rstrip("Z")  # no offset: not RFC 3339
+    assert_batch_400(batch(sb, body), "RFC 3339")
+
+
+@pytest.mark.parametrize("headers,status", [
+    ({"Authorization": "Bearer rest_wrong", "X-Batch-Project": PROJECT_KEY}, 401),
+    ({"X-Batch-Project": PROJECT_KEY}, 401),
+    ({"Authorization": f"Bearer {BATCH_KEY}", "X-Batch-Project": "project_other"}, 403),
+])
+def test_batch_wrong_credentials(sb: Sandbox, headers: dict[str, str], status: int) -> None:
+    response = batch(sb, {"export_type": "ATTRIBUTES", "identifiers": ["custom_id"]}, headers)
+    assert response.status_code == status
+    assert set(response.json()) == {"error_code", "error_message"}
+    view = requests.get(f"{sb.api_url}/2.4/exports/view", params={"id": "x"}, headers=headers,
+                        timeout=10)
+    assert view.status_code == status
+
+
+# -- APSIS ----------------------------------------------------------------------------------
+
+
+def apsis_token(sb: Sandbox) -> str:
+    config = sb.apsis_sim.tap_config()
+    answer = requests.post(f"{sb.api_url}/oauth/token", json={
+        "grant_type": "client_credentials", "client_id": config["client_id"],
+        "client_secret": config["client_secret"]}, timeout=10)
+    assert answer.status_code == 200
+    return str(answer.json()["access_token"])
+
+
+def apsis(sb: Sandbox, body: Any, token: str | None = None) -> requests.Response:
+    return requests.post(f"{sb.api_url}/audience/profiles/exports", json=body, timeout=10,
+                         headers={"Authorization": f"Bearer {token or apsis_token(sb)}"})
+
+
+def assert_apsis_error(response: requests.Response, status: int, words: str) -> None:
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert set(body) == {"title", "status", "detail"} and body["status"] == status
+    assert words in body["detail"]
+
+
+def apsis_events(start: datetime, end: datetime, **extra: Any) -> dict[str, Any]:
+    return {"attributes": ["attr.email"], "events": ["evt.order"], "start_at": rfc3339(start),
+            "end_at": rfc3339(end), **extra}
+
+
+def test_apsis_accepts_a_valid_request(sb: Sandbox) -> None:
+    assert apsis(sb, {"tags": ["tag.vip"]}).status_code in (200, 201, 202)
+    start = now() - timedelta(days=92)
+    assert apsis(sb, apsis_events(start, start + timedelta(days=92))).status_code in (200, 201)
+    assert sb.refused() == []
+
+
+def test_apsis_window_over_three_months_is_refused(sb: Sandbox) -> None:
+    start = now() - timedelta(days=100)
+    assert_apsis_error(apsis(sb, apsis_events(start, start + timedelta(days=93))), 400,
+                       "3 months")
+
+
+def test_apsis_window_must_be_ordered_and_dated(sb: Sandbox) -> None:
+    start = now() - timedelta(days=3)
+    assert_apsis_error(apsis(sb, apsis_events(start, start)), 400, "after start_at")
+    body = apsis_events(start, start + timedelta(days=1))
+    del body["start_at"]
+    assert_apsis_error(apsis(sb, body), 400, "start_at is required")
+
+
+def test_apsis_attribute_and_tag_limits(sb: Sandbox) -> None:
+    token = apsis_token(sb)
+    assert_apsis_error(apsis(sb, {"attributes": [f"a{n}" for n in range(76)]}, token), 400,
+                       "75 attributes")
+    assert_apsis_error(apsis(sb, {"tags": [f"t{n}" for n in range(26)]}, token), 400, "25 tags")
+    assert apsis(sb, {"attributes": [f"a{n}" for n in range(75)],
+                      "tags": [f"t{n}" for n in range(25)]}, token).status_code == 201
+
+
+def test_apsis_needs_an_attribute_or_a_tag(sb: Sandbox) -> None:
+    token = apsis_token(sb)
+    assert_apsis_error(apsis(sb, {"attributes": [], "tags": []}, token), 400, "at least one")
+    start = now() - timedelta(days=3)
+    assert_apsis_error(apsis(sb, {**apsis_events(start, now()), "attributes": []}, token), 400,
+                       "at least one")
+
+
+def test_apsis_unknown_fields_are_refused(sb: Sandbox) -> None:
+    assert_apsis_error(apsis(sb, {"tags": ["tag.vip"], "topics": ["x"]}), 400, "unknown")
+
+
+def test_apsis_wrong_credentials(sb: Sandbox) -> None:
+    answer = requests.post(f"{sb.api_url}/oauth/token", json={
+        "grant_type": "client_credentials", "client_id": "sandbox-client",
+        "client_secret": "wrong"}, timeout=10)
+    assert_apsis_error(answer, 401, "credentials")
+    assert_apsis_error(apsis(sb, {"tags": ["tag.vip"]}, token="not-a-token"), 401, "token")
+
+
+def test_apsis_pending_export_limit_answers_429(sb: Sandbox) -> None:
+    sb.apsis.max_pending = 2
+    token = apsis_token(sb)
+    assert apsis(sb, {"tags": ["tag.vip"]}, token).status_code == 201
+    assert apsis(sb, {"tags": ["tag.vip"]}, token).status_code == 201
+    assert_apsis_error(apsis(sb, {"tags": ["tag.vip"]}, token), 429, "pending")
+
+
+# -- Braze ----------------------------------------------------------------------------------
+
+BRAZE_HEADERS = {"Authorization": f"Bearer {BRAZE_KEY}"}
+
+
+def braze(sb: Sandbox, endpoint: str, body: Any,
+          headers: dict[str, str] | None = None) -> requests.Response:
+    return requests.post(f"{sb.api_url}/users/export/{endpoint}", json=body, timeout=10,
+                         headers=BRAZE_HEADERS if headers is None else headers)
+
+
+def assert_braze_error(response: requests.Response, status: int, words: str) -> None:
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert set(body) == {"message", "errors"} and isinstance(body["errors"], list)
+    assert words in body["message"] + " ".join(body["errors"])
+
+
+def test_braze_accepts_valid_requests(sb: Sandbox) -> None:
+    assert braze(sb, "segment", {"segment_id": "seg-alpha", "fields_to_export": ["email"],
+                                 "custom_attributes_to_export": ["tier"]}).status_code == 201
+    assert braze(sb, "global_control_group", {"fields_to_export": ["email", "custom_attributes"],
+                                              "output_format": "zip"}).status_code == 201
+    assert braze(sb, "ids", {"external_ids": ["user-1"],
+                             "fields_to_export": ["push_tokens"]}).status_code == 201
+    assert sb.refused() == []
+
+
+@pytest.mark.parametrize("endpoint,body,words", [
+    ("global_control_group", {"fields_to_export": ["email"], "custom_attributes_to_export": ["a"]},
+     "custom_attributes_to_export"),
+    ("global_control_group", {"fields_to_export": ["email"], "segment_id": "seg-alpha"},
+     "segment_id"),
+    ("segment", {"segment_id": "seg-alpha", "fields_to_export": ["email"], "external_ids": []},
+     "external_ids"),
+    ("ids", {"external_ids": ["user-1"], "fields_to_export": ["email"], "output_format": "zip"},
+     "output_format"),
+    ("ids", {"external_ids": ["user-1"], "custom_attributes_to_export": ["a"]},
+     "custom_attributes_to_export"),
+])
+def test_braze_unknown_parameters_are_refused(sb: Sandbox, endpoint: str, body: dict[str, Any],
+                                              words: str) -> None:
+    assert_braze_error(braze(sb, endpoint, body), 400, words)
+
+
+@pytest.mark.parametrize("endpoint,field", [
+    ("segment", "campaigns_received"), ("segment", "push_opted_in_at"),
+    ("segment", "no_such_field"), ("ids", "cards_clicked"),
+    ("global_control_group", "push_tokens"), ("global_control_group", "email_subscribe"),
+])
+def test_braze_unknown_fields_to_export_are_refused(sb: Sandbox, endpoint: str,
+                                                    field: str) -> None:
+    body: dict[str, Any] = {"fields_to_export": ["email", field]}
+    if endpoint == "segment":
+        body["segment_id"] = "seg-alpha"
+    if endpoint == "ids":
+        body["external_ids"] = ["user-1"]
+    assert_braze_error(braze(sb, endpoint, body), 400, field)
+
+
+def test_braze_fields_to_export_required_for_async_exports(sb: Sandbox) -> None:
+    assert_braze_error(braze(sb, "segment", {"segment_id": "seg-alpha"}), 400, "fields_to_export")
+    assert_braze_error(braze(sb, "global_control_group", {"fields_to_export": []}), 400,
+                       "fields_to_export")
+    assert_braze_error(braze(sb, "segment", {"fields_to_export": ["email"]}), 400, "segment_id")
+
+
+def test_braze_ids_limit(sb: Sandbox) -> None:
+    ids = [f"user-{n}" for n in range(51)]
+    assert_braze_error(braze(sb, "ids", {"external_ids": ids, "fields_to_export": ["email"]}),
+                       400, "max number")
+
+
+def test_braze_wrong_credentials(sb: Sandbox) -> None:
+    assert_braze_error(braze(sb, "ids", {"external_ids": ["user-1"]},
+                             {"Authorization": "Bearer wrong"}), 401, "Invalid API key")
+    assert_braze_error(braze(sb, "global_control_group", {"fields_to_export": ["email"]}, {}),
+                       401, "missing")
+
+
+def test_braze_rate_limit_headers_on_every_answer(sb: Sandbox) -> None:
+    sb.add_fault(vendor="braze", endpoint="create", status=500, times=1)
+    answers = [
+        braze(sb, "global_control_group", {"fields_to_export": ["email"]}),  # injected 500
+        braze(sb, "global_control_group", {"fields_to_export": ["email"]}),  # 201
+        braze(sb, "global_control_group", {"fields_to_export": ["nope"]}),   # 400
+        braze(sb, "ids", {"external_ids": []}, {"Authorization": "Bearer x"}),  # 401
+    ]
+    assert [a.status_code for a in answers] == [500, 201, 400, 401]
+    for answer in answers:
+        assert answer.headers["X-RateLimit-Limit"] == "250000"
+        assert int(answer.headers["X-RateLimit-Remaining"]) >= 0
+        reset = int(answer.headers["X-RateLimit-Reset"])
+        assert time.time() + 3000 < reset <= time.time() + 3601  # epoch seconds, far away
+
+
+def test_braze_429_carries_its_own_reset(sb: Sandbox) -> None:
+    sb.braze.running_429_once = True
+    body = {"segment_id": "seg-alpha", "fields_to_export": ["email"]}
+    assert braze(sb, "segment", body).status_code == 201
+    limited = braze(sb, "segment", body)
+    assert_braze_error(limited, 429, "running")
+    assert limited.headers["X-RateLimit-Remaining"] == "0"
+    assert int(limited.headers["X-RateLimit-Reset"]) <= time.time() + 2
+
+
+# -- the request log ------------------------------------------------------------------------
+
+
+def test_refused_lists_only_the_sandbox_own_400s(sb: Sandbox) -> None:
+    sb.add_fault(vendor="batch", endpoint="create", status=400, times=1)
+    assert batch(sb, {"export_type": "ATTRIBUTES", "identifiers": ["custom_id"]}).status_code == 400
+    assert sb.refused() == []
+    assert batch(sb, {"export_type": "ATTRIBUTES", "identifiers": []}).status_code == 400
+    refused = sb.refused()
+    assert [(r.path, r.status, r.injected) for r in refused] == [
+        ("/2.4/profiles/export", 400, False)]
+
+
+def test_strict_rfc3339_parser() -> None:
+    assert parse_rfc3339("2025-01-02T03:04:05Z") == datetime(2025, 1, 2, 3, 4, 5,
+                                                             tzinfo=timezone.utc)
+    assert parse_rfc3339("2025-01-02T05:04:05.25+02:00") == datetime(
+        2025, 1, 2, 3, 4, 5, 250000, tzinfo=timezone.utc)
+    for bad in ("2025-01-02", "2025-01-02T03:04:05", "2025-01-02 03:04:05Z",
+                "2025-1-2T03:04:05Z", "2025-01-02T03:04Z", "2025-13-02T03:04:05Z", "", None, 5):
+        with pytest.raises(ValueError):
+            parse_rfc3339(bad)
+
+
+def test_refused_control_path(sb: Sandbox) -> None:
+    assert batch(sb, {"export_type": "ATTRIBUTES", "identifiers": []}).status_code == 400
+    refused = requests.get(f"{sb.api_url}/_sandbox/refused", timeout=10).json()
+    assert [(r["path"], r["status"]) for r in refused] == [("/2.4/profiles/export", 400)]
