@@ -20,7 +20,7 @@ def summary(stored: dict) -> list[str]:
             where = ", ".join(f"{k}={v}" for k, v in context.items()) or "-"
             in_flight = sorted(partition.get("exports") or {})
             bookmark = partition.get("replication_key_value") or "-"
-            lines.append(f"{stream:<20} {where:<28} bookmark {bookmark:<22} "
+            lines.append(f"{stream:<20} {where:<34} bookmark {bookmark:<22} "
                          f"in flight: {', '.join(in_flight) or 'none'}")
     return lines
 
