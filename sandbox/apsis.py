@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sandbox.core import ReadinessScenario, Request, Response, Route
-from sandbox.data import dumps, parse_rfc3339
+from sandbox.data import arrival_delay, dumps, parse_rfc3339
 
 if TYPE_CHECKING:
     from sandbox.core import Sandbox
@@ -48,6 +48,7 @@ class ApsisScenario(ReadinessScenario):
     truncate_body: bool = False
     invalid_json: bool = False
     deleted: list[int] = field(default_factory=list)  # profile numbers erased at the vendor
+    late_minutes: float = 0  # events arrive up to this late (see data.arrival_delay)
 
 
 @dataclass
@@ -58,6 +59,7 @@ class _Export:
     polls: int = 0
     path: Path | None = None
     served: bool = False
+    as_of: datetime | None = None  # the sandbox clock at creation (None: real time)
 
 
 @dataclass
@@ -109,9 +111,9 @@ class ApsisSim:
         total = max(s.profiles * s.events_per_profile, 1)
         return origin + timedelta(days=s.history_days) * ((k * s.profiles + n) / total)
 
-    def profile(self, n: int, body: dict[str, Any], window: tuple[datetime, datetime] | None
-                ) -> dict[str, Any]:
-        """Profile `n` as the export with `body` shows it."""
+    def profile(self, n: int, body: dict[str, Any], window: tuple[datetime, datetime] | None,
+                as_of: datetime | None = None) -> dict[str, Any]:
+        """Profile `n` as the export with `body` shows it (events arrived by `as_of`)."""
         attributes = body.get("attributes") or []
         tags = body.get("tags") or []
         event_types = body.get("events") or []
@@ -129,7 +131,8 @@ class ApsisSim:
             if window is not None:
                 entry["events"] = [e for e in self._events(n, index)
                                    if e["typeId"] in event_types
-                                   and window[0] <= _event_instant(e) < window[1]]
+                                   and window[0] <= _event_instant(e) < window[1]
+                                   and (as_of is None or self._arrival(n, e) <= as_of)]
             sections[section] = entry
         return {"sections": sections}
 
@@ -150,17 +153,22 @@ class ApsisSim:
                 yield {**event, "sourceEventTime": (event["sourceEventTime"] or ms) + 1000,
                        "createdAt": ms + 2500}
 
+    def _arrival(self, n: int, event: dict[str, Any]) -> datetime:
+        key = f"{n}:{event['correlationId']}:{event['sourceEventTime']}"
+        return _event_instant(event) + arrival_delay(self.sandbox.seed, key,
+                                                     self.scenario.late_minutes)
+
     def expected_profiles(self, body: dict[str, Any]) -> dict[str, dict[str, Any]]:
         """Profile key → profile of an attributes-and-tags export with `body`."""
         return {_key(n): self.profile(n, body, None) for n in range(self.scenario.profiles)
                 if n not in self.scenario.deleted}
 
-    def expected_events(self, body: dict[str, Any], start: datetime, end: datetime
-                        ) -> list[tuple[str, str, dict[str, Any]]]:
+    def expected_events(self, body: dict[str, Any], start: datetime, end: datetime,
+                        as_of: datetime | None = None) -> list[tuple[str, str, dict[str, Any]]]:
         """(profile key, section id, event) of an event export of `[start, end)`."""
         found = []
         for n in range(self.scenario.profiles):
-            for section, entry in self.profile(n, body, (start, end))["sections"].items():
+            for section, entry in self.profile(n, body, (start, end), as_of)["sections"].items():
                 found += [(_key(n), section, e) for e in entry.get("events", [])]
         return found
 
@@ -181,7 +189,8 @@ class ApsisSim:
                     out.write(b",\n")
                 if s.invalid_json and n == s.profiles // 2:
                     out.write(b'"broken": {"sections": ]},\n')
-                out.write(dumps(_key(n)) + b": " + dumps(self.profile(n, body, window)))
+                out.write(dumps(_key(n)) + b": " + dumps(self.profile(n, body, window,
+                                                                      export.as_of)))
             out.write(b"}")
             if s.layout == "wrapped":
                 out.write(b"}")
@@ -228,7 +237,8 @@ class ApsisSim:
                     return Response.json(429, {"title": "Too Many Requests", "status": 429,
                                                "detail": "1 event export per minute"})
                 self._last_event_export = now
-            export = _Export(f"exp-{self.sandbox.seed}-{next(self._ids):05d}", body, now)
+            export = _Export(f"exp-{self.sandbox.seed}-{next(self._ids):05d}", body, now,
+                             as_of=self.sandbox.clock)
             self._exports[export.id] = export
         origin = s.poll_url_origin or self.sandbox.api_url
         poll_url = f"{origin}/audience/profiles/exports/{export.id}/file"
@@ -259,7 +269,9 @@ class ApsisSim:
                 return Response.json(404, {"title": "Not Found", "status": 404,
                                            "detail": "export not ready"})
             if export.path is None:
-                export.path = self.sandbox.cached("apsis", export.request, s,
+                cache_key = export.request if export.as_of is None else [
+                    export.request, export.as_of.isoformat()]
+                export.path = self.sandbox.cached("apsis", cache_key, s,
                                                   lambda: self._write(export))
             export.served = True
         path = export.path

@@ -24,6 +24,7 @@ from sandbox.data import (
     LANGUAGES,
     REACHABILITY_REASONS,
     TIERS,
+    arrival_delay,
     dumps,
     evenly_spaced,
     parse_rfc3339,
@@ -65,6 +66,8 @@ class BatchScenario(ReadinessScenario):
     #: the next `short_part_times` times it is downloaded.
     short_part: int | None = None
     short_part_times: int = 1
+    late_minutes: float = 0  # events arrive up to this late (see data.arrival_delay)
+    export_errors: int = 0  # the next N exports created end in status ERROR (for good)
 
 
 @dataclass
@@ -76,6 +79,8 @@ class _Export:
     created: float = field(default_factory=time.monotonic)
     files: list[dict[str, Any]] = field(default_factory=list)
     status: str = "CREATED"
+    as_of: datetime | None = None  # the sandbox clock at creation (None: real time)
+    error: bool = False
 
 
 class BatchSim:
@@ -136,13 +141,18 @@ class BatchSim:
             yield {"identifiers": ids, "attributes": attrs}
 
     def event_lines(self, kind: str, start: datetime, end: datetime,
-                    names: list[str] | None = None) -> Iterator[dict[str, Any]]:
-        """Lines of an EVENTS or REACHABILITY export for `[start, end)`."""
+                    names: list[str] | None = None, as_of: datetime | None = None
+                    ) -> Iterator[dict[str, Any]]:
+        """Lines of an EVENTS or REACHABILITY export for `[start, end)` (only events that
+        had arrived by `as_of`, when given)."""
         s = self.scenario
         count = s.events if kind == "EVENTS" else s.reachability_events
         origin = self.sandbox.anchor - timedelta(days=s.history_days)
         for k, at in evenly_spaced(count, origin, s.history_days):
             if not start <= at < end:
+                continue
+            if as_of is not None and \
+                    at + arrival_delay(self.sandbox.seed, f"{kind}:{k}", s.late_minutes) > as_of:
                 continue
             n = k % max(s.profiles, 1)
             ids = {"profile_id": f"profile_{n:07d}", "custom_id": f"u{n}",
@@ -194,8 +204,12 @@ class BatchSim:
         if problem:
             return _error(400, "VALIDATION_ERROR", problem)
         export = _Export(f"export_{self.sandbox.seed}_{next(self._ids):05d}", body,
-                         rfc3339(datetime.now(timezone.utc)))
+                         rfc3339(self.sandbox.clock or datetime.now(timezone.utc)),
+                         as_of=self.sandbox.clock)
         with self._lock:
+            if self.scenario.export_errors > 0:
+                self.scenario.export_errors -= 1
+                export.error = True
             self._exports[export.id] = export
         return Response.json(202, {"id": export.id})
 
@@ -211,7 +225,8 @@ class BatchSim:
             export.views += 1
             if export.status not in ("SUCCESS", "ERROR"):
                 if self.scenario.is_ready(export.views, export.created):
-                    export.status = "ERROR" if self.scenario.export_error else "SUCCESS"
+                    export.status = "ERROR" if self.scenario.export_error or export.error \
+                        else "SUCCESS"
                     if export.status == "SUCCESS":
                         export.files = self._files_for(export)
                 else:
@@ -225,7 +240,9 @@ class BatchSim:
 
     def _files_for(self, export: _Export) -> list[dict[str, Any]]:
         """The export's files (reused when an identical export was generated before)."""
-        paths = self.sandbox.cached("batch", export.request, self.scenario,
+        request = export.request if export.as_of is None else [export.request,
+                                                               rfc3339(export.as_of)]
+        paths = self.sandbox.cached("batch", request, self.scenario,
                                     lambda: self._materialise(export))
         files = []
         for part, path in enumerate(paths, 1):
@@ -242,7 +259,7 @@ class BatchSim:
             rows: Iterator[dict[str, Any]] = self.profile_lines(body)
         else:
             rows = self.event_lines(body["export_type"], parse_rfc3339(body["from"]),
-                                    parse_rfc3339(body["to"]), body.get("events"))
+                                    parse_rfc3339(body["to"]), body.get("events"), export.as_of)
         lines: Iterator[bytes] = (dumps(r) for r in rows)
         malformed = tuple(s.malformed_line) if s.malformed_line else None
         if malformed or s.empty_part:

@@ -146,6 +146,9 @@ class Sandbox:
         self._generated: dict[str, Any] = {}
         self.anchor = datetime.now(timezone.utc).replace(hour=0, minute=0, second=0,
                                                          microsecond=0)
+        #: Simulated "now" (None: the real clock). An event export holds the events that had
+        #: arrived by the clock when it was created; every answer's `Date` header shows it.
+        self.clock: datetime | None = None
         self.cache_dir = Path(tempfile.mkdtemp(prefix="tap-profile-export-sandbox-"))
         self._servers: list[ThreadingHTTPServer] = []
         self.api_url = self.download_url = ""
@@ -334,6 +337,11 @@ def _handler_class(sandbox: Sandbox, origin: str) -> type[BaseHTTPRequestHandler
 
         def log_message(self, format: str, *args: Any) -> None:
             pass
+
+        def date_time_string(self, timestamp: float | None = None) -> str:
+            if timestamp is None and sandbox.clock is not None:
+                timestamp = sandbox.clock.timestamp()
+            return super().date_time_string(timestamp)
 
         def do_GET(self) -> None:
             self._dispatch()

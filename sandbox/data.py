@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import hashlib
 import re
 from collections.abc import Iterable, Iterator
 from datetime import datetime, timedelta, timezone
@@ -59,6 +60,15 @@ def evenly_spaced(count: int, start: datetime, days: float) -> Iterator[tuple[in
     step = timedelta(days=days) / max(count, 1)
     for k in range(count):
         yield k, start + step * k
+
+
+def arrival_delay(seed: int, key: str, late_minutes: float) -> timedelta:
+    """How long after its timestamp event `key` reaches the vendor: for about one event in
+    three, up to `late_minutes` (offline devices, retries); others at once. Fixed per seed."""
+    if late_minutes <= 0:
+        return timedelta(0)
+    n = int.from_bytes(hashlib.blake2b(f"{seed}:{key}".encode(), digest_size=8).digest(), "big")
+    return timedelta(0) if n % 3 else timedelta(minutes=late_minutes * ((n >> 8) % 1000) / 999)
 
 
 def write_parts(directory: Path, stem: str, lines: Iterable[bytes], *, per_part: int,

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
+from email.utils import parsedate_to_datetime
 from typing import IO, Any, Protocol, cast
 
 import requests
@@ -22,13 +23,14 @@ import urllib3
 from tap_profile_export.errors import (
     ExportFailedError,
     ExportTimeoutError,
+    TapProfileExportError,
     VendorHTTPError,
 )
 from tap_profile_export.progress import ReadProgress, Throttle, human_bytes
 from tap_profile_export.readers import CountingReader
 from tap_profile_export.redact import REDACTOR
 from tap_profile_export.settings import DEFAULT_RETRY, PollSettings, RetrySettings
-from tap_profile_export.windows import to_rfc3339, utc_now
+from tap_profile_export.windows import parse_rfc3339, to_rfc3339, utc_now
 
 LOGGER = logging.getLogger("tap_profile_export.exports")
 #: Failures of a download in progress that are worth re-opening the part for.
@@ -211,6 +213,8 @@ class ExportRunner:
         if error is not None:
             raise error
         entry = self.ensure_created(spec, exports, checkpoint)
+        #: Exported by an earlier run: if it fails for good now, a new export is created.
+        resumed = spec.key not in self._created_here
         recreated = 0
         while True:
             LOGGER.info("%s: reading export %s (created %s, %d part(s) already read)",
@@ -223,18 +227,25 @@ class ExportRunner:
                 yield from self._read(spec, entry, parts, checkpoint)
                 return
             except RecreateExport as exc:
-                recreated += 1
-                exports.pop(spec.key, None)
-                if recreated > self.max_recreates:
-                    raise ExportFailedError(
-                        f"{spec.label}: {exc} — gave up after creating {recreated} exports"
-                    ) from None
-                LOGGER.warning("%s: %s; creating a new export (%d/%d)", spec.label, exc,
-                               recreated, self.max_recreates)
-                entry = self.ensure_created(spec, exports, checkpoint)
-            except ExportFailedError:  # e.g. Batch ERROR: never resumed, the next run creates anew
-                exports.pop(spec.key, None)
-                raise
+                problem = str(exc)
+            except ExportTimeoutError:
+                raise  # not failed, only slow: it stays in state and the next run resumes it
+            except TapProfileExportError as exc:
+                if not resumed:
+                    raise
+                problem = f"export {export_id(entry)} resumed from state failed ({exc})"
+            # A failed export never stays in state: the next run must not resume it.
+            exports.pop(spec.key, None)
+            checkpoint()
+            resumed = False
+            recreated += 1
+            if recreated > self.max_recreates:
+                raise ExportFailedError(
+                    f"{spec.label}: {problem} — gave up after creating {recreated} exports; "
+                    f"dropped from state, the next run creates a new one") from None
+            LOGGER.warning("%s: %s; creating a new export (%d/%d)", spec.label, problem,
+                           recreated, self.max_recreates)
+            entry = self.ensure_created(spec, exports, checkpoint)
 
     def _create(self, spec: ExportSpec) -> dict[str, Any]:
         created_at = to_rfc3339(utc_now())
@@ -340,6 +351,25 @@ def _check_complete(counter: CountingReader, expected: int) -> None:
     if counter.bytes_read != expected:
         raise IncompletePartError(f"the part ended after {counter.bytes_read} of the {expected} "
                                   f"bytes the vendor stated")
+
+
+def export_created(entry: Mapping[str, Any]) -> datetime:
+    """When the export was created: the vendor's clock (its `Date` answer) when known, else ours.
+
+    The export holds the data that had reached the vendor by then, so no bookmark moves past it.
+    """
+    handle = entry.get("handle") or {}
+    return parse_rfc3339(handle.get("vendor_created_at") or entry.get("created_at")
+                         or "1970-01-01T00:00:00Z")
+
+
+def vendor_time(response: Any) -> str | None:
+    """The vendor's clock from an HTTP answer's `Date` header (RFC 3339), if it has one."""
+    try:
+        value = parsedate_to_datetime(response.headers.get("Date") or "")
+    except (TypeError, ValueError):
+        return None
+    return to_rfc3339(value) if value.tzinfo else None
 
 
 def export_id(entry: Mapping[str, Any]) -> str:

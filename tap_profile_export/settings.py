@@ -8,7 +8,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 from urllib.parse import urlsplit
@@ -20,6 +20,7 @@ from tap_profile_export.errors import SettingError
 APSIS_MAX_ATTRIBUTES = 75
 APSIS_MAX_TAGS = 25
 APSIS_MAX_WINDOW_DAYS = 92
+MAX_EVENTS_LOOKBACK_MINUTES = 1440
 BRAZE_MAX_CUSTOM_ATTRIBUTES = 500
 
 #: The valid `fields_to_export` of each Braze export endpoint, exactly as its reference page
@@ -55,7 +56,13 @@ CONFIG_SCHEMA = th.PropertiesList(
     th.Property("start_date", th.DateTimeType,
                 description="Earliest event time to sync on a first run (RFC 3339)."),
     th.Property("end_date", th.DateTimeType,
-                description="Upper bound for event windows (RFC 3339). Default: now."),
+                description="Upper bound for event windows (RFC 3339). Default: now; a "
+                            "future end_date counts as now."),
+    th.Property("events_lookback_minutes", th.IntegerType, default=120,
+                description="Each run re-reads this many minutes before the bookmark of "
+                            "every event stream, for events that reach the vendor late; "
+                            "0 to 1440. Re-read events are loaded again (primary keys make "
+                            "that idempotent)."),
     th.Property(
         "poll",
         th.ObjectType(
@@ -283,6 +290,8 @@ class TapSettings:
     batch: BatchSettings | None
     apsis: ApsisSettings | None
     braze: BrazeSettings | None
+    #: Overlap each run re-reads before an event stream's bookmark (late-arriving events).
+    events_lookback: timedelta = timedelta(minutes=120)
 
     @property
     def secrets(self) -> list[str]:
@@ -361,6 +370,18 @@ def _positive_int(block: Mapping[str, Any], vendor: str, default: int) -> int:
         raise SettingError(f"{vendor}.max_concurrent_exports",
                            f"must be a whole number ≥ 1, got {value!r}")
     return value
+
+
+def _lookback(config: Mapping[str, Any]) -> timedelta:
+    value = config.get("events_lookback_minutes")
+    if value is None:
+        return timedelta(minutes=120)
+    if (isinstance(value, bool) or not isinstance(value, int)
+            or not 0 <= value <= MAX_EVENTS_LOOKBACK_MINUTES):
+        raise SettingError("events_lookback_minutes",
+                           f"must be a whole number of minutes from 0 to "
+                           f"{MAX_EVENTS_LOOKBACK_MINUTES}, got {value!r}")
+    return timedelta(minutes=value)
 
 
 def _choice(config: Mapping[str, Any], key: str, choices: tuple[str, ...]) -> str:
@@ -503,5 +524,6 @@ def parse_settings(config: Mapping[str, Any]) -> TapSettings:
         temp_dir=config.get("temp_dir") or None,
         type_conformance=_choice(config, "type_conformance", ("root_only", "recursive", "none")),
         activate_version=_choice(config, "activate_version", ACTIVATE_VERSION_MODES),
+        events_lookback=_lookback(config),
         **vendors,
     )

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Generator, Iterable, Iterator, Mapping
+from datetime import datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -18,6 +19,7 @@ from singer_sdk.singerlib import RecordMessage
 from tap_profile_export import schemas
 from tap_profile_export.conform import RootConformer
 from tap_profile_export.errors import TapProfileExportError
+from tap_profile_export.exports import export_created
 from tap_profile_export.windows import parse_rfc3339, to_rfc3339
 
 if TYPE_CHECKING:
@@ -190,10 +192,9 @@ class ExportStream(Stream):
         try:
             for spec in plan:
                 yield from vendor.runner.run(spec, exports, self.checkpoint)
-                exports.pop(spec.key, None)
+                entry = exports.pop(spec.key, None)
                 if self.replication_key and spec.window:
-                    state["replication_key"] = self.replication_key
-                    state["replication_key_value"] = to_rfc3339(spec.window[1])
+                    self._advance_bookmark(state, spec.window[1], entry)
                 self.checkpoint()
             if plan:
                 self._complete.add(_partition_key(context))
@@ -205,6 +206,18 @@ class ExportStream(Stream):
             if not exports:
                 state.pop("exports", None)
             self.checkpoint()
+
+
+    def _advance_bookmark(self, state: dict[str, Any], window_end: datetime,
+                          entry: Mapping[str, Any] | None) -> None:
+        """Move the bookmark to the end of a fully read window — never past the time its
+        export was created (it holds no later data), and never backwards."""
+        reached = min(window_end, export_created(entry)) if entry else window_end
+        current = state.get("replication_key_value")
+        if current and parse_rfc3339(current) >= reached:
+            return
+        state["replication_key"] = self.replication_key
+        state["replication_key_value"] = to_rfc3339(reached)
 
 
 class ProfilesStream(ExportStream):

@@ -7,6 +7,7 @@ import logging
 import os
 import signal
 import sys
+from dataclasses import replace
 from functools import cached_property
 from types import FrameType
 from typing import Any
@@ -29,7 +30,7 @@ from tap_profile_export.streams import (
     ReachabilityEventsStream,
 )
 from tap_profile_export.vendors.base import Vendor
-from tap_profile_export.windows import utc_now
+from tap_profile_export.windows import to_rfc3339, utc_now
 from tap_profile_export.writer import BufferedMsgSpecWriter
 
 LOGGER = logging.getLogger("tap_profile_export")
@@ -78,6 +79,11 @@ class TapProfileExport(Tap):
         """Configured vendors by name (a vendor is enabled when its block is present)."""
         settings = self.settings
         now = utc_now()
+        if settings.end_date and settings.end_date > now:
+            LOGGER.warning("end_date %s is in the future; exporting events up to now (%s) so "
+                           "no bookmark moves past data that does not exist yet",
+                           to_rfc3339(settings.end_date), to_rfc3339(now))
+            settings = replace(settings, end_date=now)
         vendors: dict[str, Vendor] = {}
         if settings.batch:
             from tap_profile_export.vendors.batch import BatchVendor

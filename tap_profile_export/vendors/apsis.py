@@ -30,12 +30,13 @@ from tap_profile_export.exports import (
     ExportSpec,
     Readiness,
     RecreateExport,
+    vendor_time,
 )
 from tap_profile_export.http import HttpClient
 from tap_profile_export.readers import iter_object_items
 from tap_profile_export.redact import REDACTOR, safe_url
-from tap_profile_export.settings import ApsisSettings, TapSettings
-from tap_profile_export.vendors.base import inflight_windows
+from tap_profile_export.settings import APSIS_MAX_WINDOW_DAYS, ApsisSettings, TapSettings
+from tap_profile_export.vendors.base import events_start, inflight_windows
 from tap_profile_export.windows import parse_rfc3339, split_windows, to_rfc3339
 
 LOGGER = logging.getLogger("tap_profile_export.apsis")
@@ -146,7 +147,8 @@ class ApsisAdapter:
             raise TapProfileExportError(
                 f"{spec.label}: poll URL {safe_url(poll_url)} is not on the configured API origin "
                 f"({self.settings.api_url}); refusing to send the APSIS token there")
-        return {"export_id": _export_id(response, poll_url), "poll_url": poll_url}
+        return {"export_id": _export_id(response, poll_url), "poll_url": poll_url,
+                "vendor_created_at": vendor_time(response)}
 
     def _pace_event_exports(self) -> None:
         if self._last_event_export is None:
@@ -350,13 +352,20 @@ class ApsisVendor:
         if stream == "profiles":
             return [ExportSpec("apsis", stream, "profiles", request=body)]
         end = self.tap_settings.end_date or self.now
-        start = bookmark or self.tap_settings.start_date
+        if bookmark and end <= bookmark:
+            return []
+        overlap = self.tap_settings.events_lookback
+        start = events_start(bookmark, self.tap_settings.start_date, overlap)
+        # The overlap re-read rides on the first window (no extra paced export for it), as long
+        # as that window stays within what APSIS accepts.
+        extra = min(overlap, timedelta(days=APSIS_MAX_WINDOW_DAYS - self.settings.window_days)) \
+            if bookmark else timedelta(0)
         if start is None:
             start = end - timedelta(days=self.settings.window_days)
             LOGGER.info("apsis events: no bookmark or start_date; exporting the last %d day(s) "
                         "from %s", self.settings.window_days, to_rfc3339(start))
         windows = split_windows(start, end, self.settings.window_days,
-                                inflight_windows(exports, "events"))
+                                inflight_windows(exports, "events", overlap), first_extra=extra)
         return [ExportSpec("apsis", stream, "events", window=w,
                            request={**body, "events": list(self.settings.events),
                                     "start_at": to_rfc3339(w[0]), "end_at": to_rfc3339(w[1])})

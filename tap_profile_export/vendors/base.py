@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from tap_profile_export.exports import ExportRunner, ExportSpec
+from tap_profile_export.exports import ExportRunner, ExportSpec, export_created
 from tap_profile_export.windows import parse_rfc3339
 
 
@@ -27,11 +27,21 @@ class Vendor(Protocol):
         """Release HTTP sessions."""
 
 
-def inflight_windows(exports: Mapping[str, Any], kind: str) -> list[tuple[datetime, datetime]]:
-    """Windows of in-flight exports of `kind` recorded in state (to resume them as planned)."""
+def inflight_windows(exports: Mapping[str, Any], kind: str, overlap: timedelta = timedelta(0)
+                     ) -> list[tuple[datetime, datetime, datetime]]:
+    """Windows of in-flight exports of `kind` recorded in state (to resume them as planned),
+    each with the instant up to which its export holds late-arriving events too (its creation
+    time minus the overlap; see `split_windows`)."""
     windows = []
     for entry in exports.values():
         if entry.get("kind") == kind and entry.get("window"):
-            start, end = entry["window"]
-            windows.append((parse_rfc3339(start), parse_rfc3339(end)))
+            start, end = (parse_rfc3339(v) for v in entry["window"])
+            windows.append((start, end, min(end, export_created(entry) - overlap)))
     return windows
+
+
+def events_start(bookmark: datetime | None, start_date: datetime | None,
+                 overlap: timedelta) -> datetime | None:
+    """Where an event stream's range starts: `overlap` before the bookmark (late-arriving
+    events), else the start date (a first run has nothing to re-read)."""
+    return bookmark - overlap if bookmark else start_date

@@ -22,11 +22,12 @@ from tap_profile_export.exports import (
     ExportSpec,
     Readiness,
     RecreateExport,
+    vendor_time,
 )
 from tap_profile_export.http import HttpClient, require_secure_download
 from tap_profile_export.readers import iter_records
 from tap_profile_export.settings import BatchSettings, TapSettings
-from tap_profile_export.vendors.base import inflight_windows
+from tap_profile_export.vendors.base import events_start, inflight_windows
 from tap_profile_export.windows import parse_rfc3339, split_windows, to_rfc3339, utc_now
 
 LOGGER = logging.getLogger("tap_profile_export.batch")
@@ -76,7 +77,7 @@ class BatchAdapter:
         export_id = _json(response, spec.label).get("id")
         if not isinstance(export_id, str) or not export_id:
             raise ExportFailedError(f"{spec.label}: Batch answered without an export id")
-        return {"export_id": export_id}
+        return {"export_id": export_id, "vendor_created_at": vendor_time(response)}
 
     def check(self, spec: ExportSpec, handle: dict[str, Any]) -> Readiness:
         """One `exports/view` call."""
@@ -91,8 +92,7 @@ class BatchAdapter:
         body = _json(response, spec.label)
         status = str(body.get("status") or "UNKNOWN").upper()
         if status == "ERROR":
-            raise ExportFailedError(f"{spec.label}: Batch reports export {export_id} failed "
-                                    f"(status ERROR); check the request in the Batch dashboard")
+            raise RecreateExport(f"Batch reports export {export_id} failed (status ERROR)")
         if status != "SUCCESS":
             return Readiness(False, status)
         files = sorted(body.get("files") or [], key=lambda f: int(f.get("part") or 0))
@@ -190,13 +190,22 @@ class BatchVendor:
                 body["filter"] = {"segment": self.settings.segment}
             return [ExportSpec("batch", stream, kind, request=body)]
         end = self.tap_settings.end_date or self.now
-        start = bookmark or self.tap_settings.start_date
+        if bookmark and end <= bookmark:
+            return []
+        overlap = self.tap_settings.events_lookback
+        start = events_start(bookmark, self.tap_settings.start_date, overlap)
+        earliest = earliest_start(kind, self.now)
         if start is None:
-            start = min(earliest_start(kind, self.now), end)
+            start = min(earliest, end)
             LOGGER.info("batch %s: no bookmark or start_date; starting at the earliest time Batch "
                         "still serves, %s", kind, to_rfc3339(start))
+        elif bookmark and start < earliest <= bookmark:
+            # Only the re-read overlap reaches past the lookback: nothing unread is skipped.
+            start = min(earliest, end)
+            LOGGER.info("batch %s: re-reading late events from %s only (90-day lookback)", kind,
+                        to_rfc3339(start))
         specs = []
-        for window in split_windows(start, end, None, inflight_windows(exports, kind)):
+        for window in split_windows(start, end, None, inflight_windows(exports, kind, overlap)):
             body = {**base, "from": to_rfc3339(window[0]), "to": to_rfc3339(window[1])}
             if kind == "events" and self.settings.events:
                 body["events"] = list(self.settings.events)

@@ -87,18 +87,23 @@ def test_event_on_a_window_boundary_lands_once(sandbox: Sandbox, tmp_path: Path)
         assert ids.count(event_id(key, section, event)) == 1
 
 
-def test_second_run_exports_only_new_windows(sandbox: Sandbox, tmp_path: Path) -> None:
-    first = run_tap(tmp_path, apsis_config(
-        sandbox, end_date=to_rfc3339(sandbox.anchor - timedelta(days=7))))
+def test_second_run_exports_the_overlap_and_new_windows(sandbox: Sandbox,
+                                                        tmp_path: Path) -> None:
+    sandbox.apsis.events_per_profile = 20  # one every ~40 minutes: some fall in the overlap
+    bookmark = sandbox.anchor - timedelta(days=7)
+    first = run_tap(tmp_path, apsis_config(sandbox, end_date=to_rfc3339(bookmark)))
     assert first.returncode == 0, first.stderr[-3000:]
     before = len(creates(sandbox, events=True))
     second = run_tap(tmp_path, apsis_config(sandbox), state=first.last_state)
     assert second.returncode == 0, second.stderr[-3000:]
     new = creates(sandbox, events=True)[before:]
+    # The 2-hour overlap rides on the one 7-day window (no extra paced export for it).
+    overlap_start = bookmark - timedelta(hours=2)
     assert [(c.json["start_at"], c.json["end_at"]) for c in new] == [
-        (to_rfc3339(sandbox.anchor - timedelta(days=7)), to_rfc3339(sandbox.anchor))]
-    assert not {e["event_id"] for e in first.records("events")} & {
-        e["event_id"] for e in second.records("events")}
+        (to_rfc3339(overlap_start), to_rfc3339(sandbox.anchor))]
+    reread = expected_event_ids(sandbox, new[0].json, overlap_start, bookmark)
+    assert reread and {e["event_id"] for e in first.records("events")} & {
+        e["event_id"] for e in second.records("events")} == reread
 
 
 @pytest.mark.parametrize("layout,gzip", [("wrapped", True), ("bare", False)])

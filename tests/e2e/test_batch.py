@@ -75,20 +75,30 @@ def test_full_sync_emits_every_record_and_bookmarks_window_end(sandbox: Sandbox,
         assert "exports" not in state
 
 
-def test_second_run_requests_only_the_new_window(sandbox: Sandbox, tmp_path: Path) -> None:
+@pytest.mark.parametrize("lookback_minutes", [None, 0, 30])
+def test_second_run_rereads_only_the_overlap_and_the_new_window(
+        sandbox: Sandbox, tmp_path: Path, lookback_minutes: int | None) -> None:
+    sandbox.batch.events = 3000  # one every ~15 minutes: some fall in any overlap
     middle = sandbox.anchor - timedelta(days=10)
-    first = run_tap(tmp_path, batch_config(sandbox, end_date=to_rfc3339(middle)))
+    top: dict[str, Any] = {} if lookback_minutes is None else {
+        "events_lookback_minutes": lookback_minutes}
+    overlap = timedelta(minutes=120 if lookback_minutes is None else lookback_minutes)
+    first = run_tap(tmp_path, batch_config(sandbox, end_date=to_rfc3339(middle), **top))
     assert first.returncode == 0, first.stderr[-3000:]
     before = len(creates(sandbox, "EVENTS"))
 
-    second = run_tap(tmp_path, batch_config(sandbox), state=first.last_state)
+    second = run_tap(tmp_path, batch_config(sandbox, **top), state=first.last_state)
     assert second.returncode == 0, second.stderr[-3000:]
     new_creates = creates(sandbox, "EVENTS")[before:]
     assert [(c.json["from"], c.json["to"]) for c in new_creates] == [
-        (to_rfc3339(middle), to_rfc3339(sandbox.anchor))]
+        (to_rfc3339(middle - overlap), to_rfc3339(sandbox.anchor))]
     first_ids = set(ids(first.records("events"), "event_id"))
     second_ids = set(ids(second.records("events"), "event_id"))
-    assert not first_ids & second_ids
+    # Exactly the overlap is read twice (the target upserts it on the primary key).
+    reread = {e["event"]["id"] for e in sandbox.expected_batch_events(
+        "EVENTS", middle - overlap, middle)}
+    assert first_ids & second_ids == reread and (reread or not overlap)
+    assert len(second_ids) == len(second.records("events"))
     everything = sandbox.expected_batch_events("EVENTS", sandbox.anchor - timedelta(days=20),
                                                sandbox.anchor)
     assert first_ids | second_ids == {e["event"]["id"] for e in everything}
@@ -202,18 +212,55 @@ def failing_run(sandbox: Sandbox, tmp_path: Path) -> TapRun:
     return run
 
 
-def test_export_error_fails_naming_the_export(sandbox: Sandbox, tmp_path: Path) -> None:
+def test_export_error_is_recreated_then_fails_naming_it_and_never_sticks(
+        sandbox: Sandbox, tmp_path: Path) -> None:
     sandbox.batch.export_error = True
+    config = batch_config(sandbox)
     run = failing_run(sandbox, tmp_path)
-    assert len(creates(sandbox, "ATTRIBUTES")) == 1
+    assert len(creates(sandbox, "ATTRIBUTES")) == 4  # the failed export and 3 new ones
     assert "batch attributes export" in run.stderr and "status ERROR" in run.stderr
-    assert "export_" in run.stderr
-    # A failed export is dropped from state: the next run creates a new one (contract §6).
-    assert "exports" not in partition_state(run.last_state, "profiles", source="batch")
+    assert "export_" in run.stderr and "creating a new export (3/3)" in run.stderr
+    assert f"batch events export [{config['start_date']} → {config['end_date']})" in run.stderr
+    for stream in ("profiles", "events", "reachability_events"):
+        state = partition_state(run.last_state, stream, source="batch")
+        assert "exports" not in state, f"a failed {stream} export stayed in state"
+        assert "replication_key_value" not in state
+
+    # The vendor works again: the next run starts clean and reads everything.
     sandbox.batch.export_error = False
-    again = run_tap(tmp_path, batch_config(sandbox), state=run.last_state)
+    before = len(creates(sandbox, "EVENTS"))
+    again = run_tap(tmp_path, config, state=run.last_state)
     assert again.returncode == 0, again.stderr[-3000:]
-    assert len(creates(sandbox, "ATTRIBUTES")) == 2 and again.records("profiles")
+    assert "resuming export" not in again.stderr
+    assert len(creates(sandbox, "EVENTS")) == before + 1
+    expected = sandbox.expected_batch_events("EVENTS", parse_rfc3339(config["start_date"]),
+                                             sandbox.anchor)
+    assert ids(again.records("events"), "event_id") == sorted(e["event"]["id"] for e in expected)
+    state = partition_state(again.last_state, "events", source="batch")
+    assert state["replication_key_value"] == config["end_date"]
+
+
+def test_error_of_a_resumed_export_is_recreated_in_the_same_run(sandbox: Sandbox,
+                                                               tmp_path: Path) -> None:
+    sandbox.batch.ready_after = 10_000
+    sandbox.batch.export_errors = 3  # the exports of the first run will end in ERROR
+    stalled = run_tap(tmp_path, batch_config(sandbox, poll={
+        "initial_interval_seconds": 0.05, "max_interval_seconds": 0.1, "timeout_seconds": 0.5}))
+    assert stalled.returncode != 0 and "not ready after" in stalled.stderr
+    assert partition_state(stalled.last_state, "events", source="batch")["exports"]
+
+    sandbox.batch.ready_after = 0
+    config = batch_config(sandbox)
+    run = run_tap(tmp_path, config, state=stalled.last_state)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "resuming export" in run.stderr and "status ERROR" in run.stderr
+    assert "creating a new export (1/3)" in run.stderr
+    assert len(creates(sandbox, "EVENTS")) == 2
+    expected = sandbox.expected_batch_events("EVENTS", parse_rfc3339(config["start_date"]),
+                                             sandbox.anchor)
+    assert ids(run.records("events"), "event_id") == sorted(e["event"]["id"] for e in expected)
+    for stream in ("profiles", "events", "reachability_events"):
+        assert "exports" not in partition_state(run.last_state, stream, source="batch")
 
 
 def test_deadline_names_export_and_keeps_it_for_resume(sandbox: Sandbox, tmp_path: Path) -> None:

@@ -122,13 +122,16 @@ def test_start_date_120_days_back(sandbox: Sandbox, tmp_path: Path) -> None:
 def test_recreated_batch_export_is_clamped_again(sandbox: Sandbox, tmp_path: Path) -> None:
     # An export planned from a bookmark 100 days back, created by an earlier run and gone now:
     # its re-creation must send a `from` Batch accepts today, not the planned one.
+    # (Created after its window ended, so it holds the window's late events too.)
     config = vendor_config(sandbox, "batch")
+    config["end_date"] = to_rfc3339(sandbox.anchor - timedelta(days=1))
     start = to_rfc3339(sandbox.anchor - timedelta(days=100))
     key = f"events:{start}/{config['end_date']}"
     state = {"bookmarks": {"events": {"partitions": [{
         "context": {"source": "batch"}, "replication_key": "timestamp",
         "replication_key_value": start,
-        "exports": {key: {"vendor": "batch", "kind": "events", "created_at": start,
+        "exports": {key: {"vendor": "batch", "kind": "events",
+                          "created_at": to_rfc3339(sandbox.anchor),
                           "handle": {"export_id": "export_gone"}, "parts_done": [],
                           "window": [start, config["end_date"]]}}}]}}}
     run = run_tap(tmp_path, config, state=state)

@@ -197,3 +197,38 @@ def test_a_single_missing_byte_is_caught() -> None:
     adapter = sized(FakeAdapter(rows=3))
     records, _, _ = run(adapter)
     assert len(records) == 6
+
+
+def test_exports_given_up_on_leave_state() -> None:
+    adapter = FakeAdapter()
+    adapter.recreate_on_check = 10
+    exports: dict[str, Any] = {}
+    with pytest.raises(ExportFailedError, match="dropped from state"):
+        run(adapter, exports)
+    assert exports == {}
+
+
+def test_resumed_export_that_fails_for_good_is_created_again() -> None:
+    adapter = FakeAdapter()
+    adapter.fail_once_at = {"f2": 3}
+    exports = {SPEC.key: {"handle": {"export_id": "old"}, "parts_done": ["f1"],
+                          "created_at": "2025-01-01T00:00:00Z"}}
+    clock = FakeClock()
+    runner = ExportRunner(adapter, POLL, sleep=clock.sleep, clock=clock,  # type: ignore[arg-type]
+                          max_part_attempts=1)
+    records = [r["id"] for r in runner.run(SPEC, exports, lambda: None)]
+    assert adapter.created == [SPEC.key]  # the resumed export failed: one new export
+    assert records[-10:] == [f"f{p}-{i}" for p in (1, 2) for i in range(5)]
+    assert exports[SPEC.key]["handle"] == {"export_id": "x1"}
+
+
+def test_new_export_that_fails_stays_for_the_next_run_to_resume() -> None:
+    adapter = FakeAdapter()
+    adapter.fail_once_at = {"f2": 3}
+    exports: dict[str, Any] = {}
+    clock = FakeClock()
+    runner = ExportRunner(adapter, POLL, sleep=clock.sleep, clock=clock,  # type: ignore[arg-type]
+                          max_part_attempts=1)
+    with pytest.raises(Exception, match="download failed"):
+        list(runner.run(SPEC, exports, lambda: None))
+    assert exports[SPEC.key]["parts_done"] == ["f1"]

@@ -52,6 +52,9 @@ def test_vendor_disabled_when_block_absent() -> None:
     ({"poll": {"timeout_seconds": -1}}, "poll.timeout_seconds"),
     ({"start_date": "2025-02-01T00:00:00Z", "end_date": "2025-01-01T00:00:00Z"}, "end_date"),
     ({"start_date": "yesterday"}, "start_date"),
+    ({"events_lookback_minutes": -1}, "events_lookback_minutes"),
+    ({"events_lookback_minutes": 1441}, "events_lookback_minutes"),
+    ({"events_lookback_minutes": 1.5}, "events_lookback_minutes"),
 ])
 def test_invalid_setting_is_named(config: dict[str, Any], setting: str) -> None:
     assert setting_error(config) == setting

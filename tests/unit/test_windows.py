@@ -33,3 +33,30 @@ def test_rfc3339_round_trip() -> None:
     assert to_rfc3339(parse_rfc3339("2025-01-02T03:04:05+00:00")) == "2025-01-02T03:04:05Z"
     assert parse_rfc3339("2025-01-02T03:04:05") == datetime(2025, 1, 2, 3, 4, 5,
                                                             tzinfo=timezone.utc)
+
+
+def test_after_an_older_pinned_export_the_range_goes_on_from_where_it_is_complete() -> None:
+    end = T0 + timedelta(days=3)
+    complete = T0 + timedelta(days=1, hours=-2)  # its export was created at its end, minus 2 h
+    old = (T0, T0 + timedelta(days=1), complete)
+    assert split_windows(T0, end, None, [old]) == [old[:2], (complete, end)]
+    # ...unless another pinned window continues it, or it reaches the end.
+    nxt = (T0 + timedelta(days=1), end, end)
+    assert split_windows(T0, end, None, [old, nxt]) == [old[:2], nxt[:2]]
+
+
+def test_first_window_may_carry_the_overlap() -> None:
+    start = T0 - timedelta(hours=2)
+    windows = split_windows(start, T0 + timedelta(days=7), 7, first_extra=timedelta(hours=2))
+    assert windows == [(start, T0 + timedelta(days=7))]
+    windows = split_windows(start, T0 + timedelta(days=8), 7, first_extra=timedelta(hours=2))
+    assert windows == [(start, T0 + timedelta(days=7)), (T0 + timedelta(days=7),
+                                                         T0 + timedelta(days=8))]
+
+
+def test_a_window_in_flight_inside_the_range_is_kept_and_the_range_split_around_it() -> None:
+    # State from a run that planned without the overlap: its window starts after the range does.
+    start = datetime(2025, 1, 1, tzinfo=timezone.utc)
+    pinned = (start + timedelta(hours=2), start + timedelta(days=3))
+    windows = split_windows(start, start + timedelta(days=5), None, [pinned])
+    assert windows == [(start, pinned[0]), pinned, (pinned[1], start + timedelta(days=5))]

@@ -1,0 +1,100 @@
+"""Across runs: late-arriving events are read by the next run's overlap, and a future end_date
+counts as now — the real CLI against the sandbox, its clock set to the runs' times."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sandbox import Sandbox
+from tap_profile_export.vendors.apsis import event_id
+from tap_profile_export.windows import parse_rfc3339, to_rfc3339
+
+from .conftest import partition_state, run_tap
+
+
+def vendor_config(sb: Sandbox, vendor: str, **top: Any) -> dict[str, Any]:
+    config = {k: v for k, v in sb.tap_config().items()
+              if k not in {"batch", "apsis", "braze"} - {vendor}}
+    config.update(top)
+    return config
+
+
+def event_ids(sb: Sandbox, vendor: str, start: datetime, end: datetime,
+              as_of: datetime) -> set[str]:
+    """Ids of the events stamped in `[start, end)` that had reached the vendor by `as_of`."""
+    if vendor == "batch":
+        return {line["event"]["id"]
+                for line in sb.batch_sim.event_lines("EVENTS", start, end, as_of=as_of)}
+    body = {"events": sb.apsis_sim.tap_config()["events"]}
+    return {event_id(key, section, event)
+            for key, section, event in sb.apsis_sim.expected_events(body, start, end, as_of)}
+
+
+@pytest.mark.parametrize("vendor", ["batch", "apsis"])
+def test_event_stamped_before_the_bookmark_but_arriving_later_is_read_next_run(
+        sandbox: Sandbox, tmp_path: Path, vendor: str) -> None:
+    sandbox.batch.events, sandbox.apsis.events_per_profile = 3000, 60  # ~100 a day
+    sandbox.batch.late_minutes = sandbox.apsis.late_minutes = 90
+    run1_end = sandbox.anchor - timedelta(days=3)
+    run2_end = run1_end + timedelta(days=1)
+    start = run1_end - timedelta(days=1)
+
+    sandbox.clock = run1_end
+    first = run_tap(tmp_path, vendor_config(sandbox, vendor, start_date=to_rfc3339(start),
+                                            end_date=to_rfc3339(run1_end)))
+    assert first.returncode == 0, first.stderr[-3000:]
+    sandbox.clock = run2_end
+    second = run_tap(tmp_path, vendor_config(sandbox, vendor, start_date=to_rfc3339(start),
+                                             end_date=to_rfc3339(run2_end)),
+                     state=first.last_state)
+    assert second.returncode == 0, second.stderr[-3000:]
+
+    first_ids = {e["event_id"] for e in first.records("events")}
+    second_ids = {e["event_id"] for e in second.records("events")}
+    late = event_ids(sandbox, vendor, start, run1_end, run2_end) - event_ids(
+        sandbox, vendor, start, run1_end, run1_end)
+    # e.g. stamped 30 minutes before run 1's window end, arriving after run 1
+    assert event_ids(sandbox, vendor, run1_end - timedelta(minutes=90), run1_end,
+                     run2_end) & late, "the data should hold a late event in the last 90 min"
+    assert not late & first_ids
+    assert late <= second_ids, "an event that arrived late was never exported"
+    assert first_ids | second_ids == event_ids(sandbox, vendor, start, run2_end, run2_end)
+    state = partition_state(second.last_state, "events", source=vendor)
+    assert state["replication_key_value"] == to_rfc3339(run2_end)
+
+
+def test_future_end_date_counts_as_now(sandbox: Sandbox, tmp_path: Path) -> None:
+    future = datetime.now(timezone.utc) + timedelta(days=2)
+    config = vendor_config(sandbox, "batch", start_date=to_rfc3339(sandbox.anchor
+                                                                    - timedelta(days=5)),
+                           end_date=to_rfc3339(future))
+    run = run_tap(tmp_path, config)
+    assert run.returncode == 0, run.stderr[-3000:]
+    after = datetime.now(timezone.utc)
+    assert f"end_date {to_rfc3339(future)} is in the future" in run.stderr
+    creates = [r.json for r in sandbox.requests() if r.path == "/2.4/profiles/export"
+               and r.json.get("export_type") in ("EVENTS", "REACHABILITY")]
+    assert len(creates) == 2 and all(parse_rfc3339(c["to"]) <= after for c in creates)
+    for stream in ("events", "reachability_events"):
+        bookmark = partition_state(run.last_state, stream, source="batch")[
+            "replication_key_value"]
+        assert parse_rfc3339(bookmark) <= after
+
+
+@pytest.mark.parametrize("vendor", ["batch", "apsis"])
+def test_bookmark_never_passes_the_vendors_export_time(sandbox: Sandbox, tmp_path: Path,
+                                                      vendor: str) -> None:
+    """The vendor's clock (its `Date` answer) is behind the window's end: the export holds
+    nothing later, so the bookmark stops at its creation time and the next run goes on there."""
+    sandbox.clock = sandbox.anchor - timedelta(days=2)
+    config = vendor_config(sandbox, vendor, start_date=to_rfc3339(sandbox.anchor
+                                                                   - timedelta(days=5)),
+                           end_date=to_rfc3339(sandbox.anchor))
+    run = run_tap(tmp_path, config)
+    assert run.returncode == 0, run.stderr[-3000:]
+    state = partition_state(run.last_state, "events", source=vendor)
+    assert state["replication_key_value"] == to_rfc3339(sandbox.clock)
