@@ -44,7 +44,7 @@ $(MELTANO):
 	.venv-meltano/bin/pip install -q meltano==4.4.1
 
 $(TARGET_POSTGRES): | $(MELTANO)
-	MELTANO_SEND_ANONYMOUS_USAGE_STATS=false $(MELTANO) install loader target-postgres
+	MELTANO_SEND_ANONYMOUS_USAGE_STATS=false $(MELTANO) install --plugin-type loader target-postgres
 
 loaders: $(TARGET_POSTGRES)
 
