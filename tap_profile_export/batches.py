@@ -1,9 +1,10 @@
 """Singer BATCH files written as records are read: memory does not grow with `batch_size`.
 
 The SDK's JSONL batcher (`singer_sdk.batch.lazy_chunked_generator`) collects a whole batch in a
-list before writing its file: at `batch_size` 100,000 that held 364 MiB of Batch events and
-582 MiB of Braze users. Here each record is encoded and compressed into the open batch file as
-soon as the stream yields it, so the tap keeps at most one record and a 1 MiB buffer.
+list before writing its file: at `batch_size` 100,000 the tap peaked at 363 MiB on Batch events
+and 1.1 GiB on Braze users (200 MB exports). Here each record is encoded and compressed into
+the open batch file as soon as the stream yields it, so the tap keeps at most one record and a
+1 MiB buffer.
 
 Checkpoint rule (what makes the STATE after a BATCH message exact): a batch's file is closed
 and announced right after its `batch_size`-th record, *before* the next record is requested.
@@ -25,7 +26,8 @@ from singer_sdk.helpers._batch import BatchConfig
 
 #: Encoded lines are handed to the compressor in chunks of about this size.
 WRITE_BYTES = 1 << 20
-#: isal's level 1 (of 0-3): ~10x faster than the SDK's `gzip` level 9, files ~15% larger.
+#: isal's level 1 (of 0-3). On 40 MB of sandbox Braze users: ~900 MB/s against 16 MB/s for the
+#: SDK's `gzip` level 9, files ~35% larger (2.2 vs 1.6 MB).
 GZIP_LEVEL = 1
 
 
