@@ -243,13 +243,18 @@ def _iter_archive(stream: IO[bytes], source: str) -> Iterator[dict[str, Any]]:
                 LOGGER.info("%s: empty", member)
 
 
+def _read_at(stream: IO[bytes], offset: int, size: int) -> bytes:
+    stream.seek(offset)
+    return stream.read(size)
+
+
 def _check_layout(archive: zipfile.ZipFile, stream: IO[bytes], source: str) -> None:
     """Members must tile the file up to the central directory: a corrupt directory that
     lost an entry would otherwise drop that member's users silently."""
     position = min((i.header_offset for i in archive.infolist()), default=archive.start_dir)
     for info in sorted(archive.infolist(), key=lambda i: i.header_offset):
-        stream.seek(info.header_offset)
-        header = stream.read(30)
+        # A corrupt directory can make zipfile compute a negative offset: no seek to it.
+        header = b"" if info.header_offset < 0 else _read_at(stream, info.header_offset, 30)
         if info.header_offset != position or header[:4] != b"PK\x03\x04":
             raise ReaderError(source, f"corrupt ZIP directory: member {info.filename} is not "
                                       f"where the archive says (offset {info.header_offset})")
