@@ -61,7 +61,7 @@ TARGET_POSTGRES = ROOT / ".meltano" / "loaders" / "target-postgres" / "venv" / "
     "target-postgres"
 PIPELINEWISE = ROOT / ".venv-bench" / "pipelinewise" / "bin" / "target-postgres"
 # Records per ~200 MB of uncompressed JSON, measured on the sandbox's generators.
-SIZES = {"batch": 740_000, "apsis": 560_000, "braze": 262_000}
+SIZES = {"batch": 740_000, "apsis": 560_000, "braze": 285_000}
 # End to end (sandbox units as in SIZES): ~16 MB of Batch events (60,000), ~35 MB of Braze
 # users (~30,000 records), ~22 MB of APSIS profiles; `--quick` a fifth of that.
 E2E_SIZES = {"batch": 60_000, "apsis": 60_000, "braze": 45_000}
