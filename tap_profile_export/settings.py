@@ -44,8 +44,10 @@ BRAZE_FIELDS: dict[str, tuple[str, ...]] = {
 BRAZE_DOCUMENTED_FIELDS: frozenset[str] = frozenset().union(*BRAZE_FIELDS.values())
 
 _STRINGS = th.ArrayType(th.StringType)
-#: `activate_version` values; the first is the default.
+#: `activate_version` values (the default is in the schema).
 ACTIVATE_VERSION_MODES = ("off", "all_sources", "configured_sources")
+#: `type_conformance` values (the default is in the schema).
+TYPE_CONFORMANCE_LEVELS = ("recursive", "root_only", "none")
 
 
 def _secret(name: str, description: str, **kw: Any) -> th.Property:
@@ -91,7 +93,7 @@ CONFIG_SCHEMA = th.PropertiesList(
     th.Property("http_timeout_seconds", th.NumberType, default=300,
                 description="Socket read timeout for API calls and downloads, in seconds."),
     th.Property("type_conformance", th.StringType, default="root_only",
-                allowed_values=["recursive", "root_only", "none"],
+                allowed_values=list(TYPE_CONFORMANCE_LEVELS),
                 description="How much the SDK re-checks record types against the schema: "
                             "'root_only' (default: top-level columns; nested vendor objects "
                             "are already JSON), 'recursive' (the SDK's own default), or "
@@ -185,21 +187,30 @@ CONFIG_SCHEMA = th.PropertiesList(
 ).to_dict()
 
 
+def schema_default(setting: str) -> Any:
+    """The default of a setting (dotted name, e.g. `poll.timeout_seconds`) from the schema:
+    the single source of every default (dataclasses and parsers read it here)."""
+    node: Mapping[str, Any] = CONFIG_SCHEMA
+    for name in setting.split("."):
+        node = node["properties"][name]
+    return node["default"]
+
+
 @dataclass(frozen=True)
 class PollSettings:
     """Back-off and deadline for waiting on one export."""
 
-    initial_interval: float = 5.0
-    max_interval: float = 300.0
-    timeout: float = 14400.0
+    initial_interval: float = float(schema_default("poll.initial_interval_seconds"))
+    max_interval: float = float(schema_default("poll.max_interval_seconds"))
+    timeout: float = float(schema_default("poll.timeout_seconds"))
 
 
 @dataclass(frozen=True)
 class RetrySettings:
     """Exponential back-off between retries of failed requests and interrupted downloads."""
 
-    initial_delay: float = 1.0
-    max_delay: float = 60.0
+    initial_delay: float = float(schema_default("retry.initial_delay_seconds"))
+    max_delay: float = float(schema_default("retry.max_delay_seconds"))
 
     def delay(self, attempt: int) -> float:
         """The wait before retry number `attempt` (1-based), without jitter."""
@@ -220,7 +231,7 @@ class BatchSettings:
     attributes: tuple[str, ...]
     events: tuple[str, ...]
     segment: str | None
-    max_concurrent_exports: int = 3
+    max_concurrent_exports: int = schema_default("batch.max_concurrent_exports")
 
 
 @dataclass(frozen=True)
@@ -236,7 +247,7 @@ class ApsisSettings:
     events: tuple[str, ...]
     window_days: int
     min_seconds_between_exports: float
-    max_concurrent_exports: int = 3
+    max_concurrent_exports: int = schema_default("apsis.max_concurrent_exports")
 
 
 @dataclass(frozen=True)
@@ -251,8 +262,8 @@ class BrazeSettings:
     #: As configured (braze_id added); empty means each endpoint's documented fields.
     fields_to_export: tuple[str, ...]
     custom_attributes_to_export: tuple[str, ...]
-    max_concurrent_exports: int = 10
-    allow_unknown_fields: bool = False
+    max_concurrent_exports: int = schema_default("braze.max_concurrent_exports")
+    allow_unknown_fields: bool = schema_default("braze.allow_unknown_fields")
 
     def fields_for(self, kind: str) -> tuple[str, ...]:
         """`fields_to_export` of one endpoint (`segment`, `global_control_group`, `ids`).
@@ -291,7 +302,7 @@ class TapSettings:
     apsis: ApsisSettings | None
     braze: BrazeSettings | None
     #: Overlap each run re-reads before an event stream's bookmark (late-arriving events).
-    events_lookback: timedelta = timedelta(minutes=120)
+    events_lookback: timedelta = timedelta(minutes=schema_default("events_lookback_minutes"))
 
     @property
     def secrets(self) -> list[str]:
@@ -328,10 +339,15 @@ def check_base_url(setting: str, url: str) -> str:
     return url.rstrip("/")
 
 
-def _number(config: Mapping[str, Any], key: str, setting: str, default: float) -> float:
-    value = config.get(key)
+def _key(setting: str) -> str:
+    """`poll.timeout_seconds` → `timeout_seconds` (the key inside its block)."""
+    return setting.rsplit(".", 1)[-1]
+
+
+def _number(config: Mapping[str, Any], setting: str) -> float:
+    value = config.get(_key(setting))
     if value is None:
-        return default
+        return float(schema_default(setting))
     if isinstance(value, bool) or not isinstance(value, (int, float, Decimal)) or value < 0:
         raise SettingError(setting, f"must be a number of seconds ≥ 0, got {value!r}")
     return float(value)
@@ -364,8 +380,9 @@ def _datetime(config: Mapping[str, Any], key: str) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
 
 
-def _positive_int(block: Mapping[str, Any], vendor: str, default: int) -> int:
-    value = block.get("max_concurrent_exports", default)
+def _positive_int(block: Mapping[str, Any], vendor: str) -> int:
+    value = block.get("max_concurrent_exports",
+                      schema_default(f"{vendor}.max_concurrent_exports"))
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise SettingError(f"{vendor}.max_concurrent_exports",
                            f"must be a whole number ≥ 1, got {value!r}")
@@ -375,7 +392,7 @@ def _positive_int(block: Mapping[str, Any], vendor: str, default: int) -> int:
 def _lookback(config: Mapping[str, Any]) -> timedelta:
     value = config.get("events_lookback_minutes")
     if value is None:
-        return timedelta(minutes=120)
+        value = schema_default("events_lookback_minutes")
     if (isinstance(value, bool) or not isinstance(value, int)
             or not 0 <= value <= MAX_EVENTS_LOOKBACK_MINUTES):
         raise SettingError("events_lookback_minutes",
@@ -385,7 +402,7 @@ def _lookback(config: Mapping[str, Any]) -> timedelta:
 
 
 def _choice(config: Mapping[str, Any], key: str, choices: tuple[str, ...]) -> str:
-    value = config.get(key) or choices[0]
+    value = config.get(key) or schema_default(key)
     if value not in choices:
         raise SettingError(key, f"must be one of {', '.join(choices)}, got {value!r}")
     return str(value)
@@ -400,12 +417,13 @@ def _parse_batch(block: Mapping[str, Any]) -> BatchSettings:
     return BatchSettings(
         api_key=_required(block, "api_key", "batch.api_key"),
         project_key=_required(block, "project_key", "batch.project_key"),
-        api_url=check_base_url("batch.api_url", block.get("api_url") or "https://api.batch.com"),
+        api_url=check_base_url("batch.api_url", block.get("api_url")
+                           or schema_default("batch.api_url")),
         identifiers=identifiers,
         attributes=attributes,
         events=_strings(block, "events", "batch.events"),
         segment=block.get("segment") or None,
-        max_concurrent_exports=_positive_int(block, "batch", 3),
+        max_concurrent_exports=_positive_int(block, "batch"),
     )
 
 
@@ -420,7 +438,7 @@ def _parse_apsis(block: Mapping[str, Any]) -> ApsisSettings:
     if not attributes and not tags:
         raise SettingError("apsis.attributes", "set at least one attribute or tag "
                                                "(APSIS exports no profiles without one)")
-    window_days = block.get("window_days", 7)
+    window_days = block.get("window_days", schema_default("apsis.window_days"))
     if (isinstance(window_days, bool) or not isinstance(window_days, int)
             or not 1 <= window_days <= APSIS_MAX_WINDOW_DAYS):
         raise SettingError("apsis.window_days",
@@ -432,22 +450,23 @@ def _parse_apsis(block: Mapping[str, Any]) -> ApsisSettings:
     return ApsisSettings(
         client_id=_required(block, "client_id", "apsis.client_id"),
         client_secret=_required(block, "client_secret", "apsis.client_secret"),
-        api_url=check_base_url("apsis.api_url", block.get("api_url") or "https://api.apsis.one"),
+        api_url=check_base_url("apsis.api_url", block.get("api_url")
+                           or schema_default("apsis.api_url")),
         segment_filter=segment_filter,
         attributes=attributes,
         tags=tags,
         events=_strings(block, "events", "apsis.events"),
         window_days=window_days,
-        min_seconds_between_exports=_number(block, "min_seconds_between_exports",
-                                            "apsis.min_seconds_between_exports", 60.0),
-        max_concurrent_exports=_positive_int(block, "apsis", 3),
+        min_seconds_between_exports=_number(block, "apsis.min_seconds_between_exports"),
+        max_concurrent_exports=_positive_int(block, "apsis"),
     )
 
 
 def _parse_braze(block: Mapping[str, Any]) -> BrazeSettings:
     segment_ids = _strings(block, "segment_ids", "braze.segment_ids")
     external_ids = _strings(block, "external_ids", "braze.external_ids")
-    control_group = bool(block.get("global_control_group", False))
+    control_group = bool(block.get("global_control_group",
+                                   schema_default("braze.global_control_group")))
     if not segment_ids and not external_ids and not control_group:
         raise SettingError("braze.segment_ids", "set at least one scope: braze.segment_ids, "
                                                 "braze.global_control_group or braze.external_ids")
@@ -455,7 +474,8 @@ def _parse_braze(block: Mapping[str, Any]) -> BrazeSettings:
     if len(custom) > BRAZE_MAX_CUSTOM_ATTRIBUTES:
         raise SettingError("braze.custom_attributes_to_export",
                            f"at most {BRAZE_MAX_CUSTOM_ATTRIBUTES} allowed, got {len(custom)}")
-    allow_unknown = block.get("allow_unknown_fields", False)
+    allow_unknown = block.get("allow_unknown_fields",
+                              schema_default("braze.allow_unknown_fields"))
     if not isinstance(allow_unknown, bool):
         raise SettingError("braze.allow_unknown_fields", "must be true or false")
     fields = _strings(block, "fields_to_export", "braze.fields_to_export")
@@ -477,7 +497,7 @@ def _parse_braze(block: Mapping[str, Any]) -> BrazeSettings:
         external_ids=external_ids,
         fields_to_export=fields,
         custom_attributes_to_export=custom,
-        max_concurrent_exports=_positive_int(block, "braze", 10),
+        max_concurrent_exports=_positive_int(block, "braze"),
         allow_unknown_fields=allow_unknown,
     )
 
@@ -488,18 +508,16 @@ def parse_settings(config: Mapping[str, Any]) -> TapSettings:
     if not isinstance(poll, Mapping):
         raise SettingError("poll", "must be an object")
     poll_settings = PollSettings(
-        initial_interval=_number(poll, "initial_interval_seconds",
-                                 "poll.initial_interval_seconds", 5.0),
-        max_interval=_number(poll, "max_interval_seconds", "poll.max_interval_seconds", 300.0),
-        timeout=_number(poll, "timeout_seconds", "poll.timeout_seconds", 14400.0),
+        initial_interval=_number(poll, "poll.initial_interval_seconds"),
+        max_interval=_number(poll, "poll.max_interval_seconds"),
+        timeout=_number(poll, "poll.timeout_seconds"),
     )
     retry = config.get("retry") or {}
     if not isinstance(retry, Mapping):
         raise SettingError("retry", "must be an object")
     retry_settings = RetrySettings(
-        initial_delay=_number(retry, "initial_delay_seconds", "retry.initial_delay_seconds",
-                              1.0),
-        max_delay=_number(retry, "max_delay_seconds", "retry.max_delay_seconds", 60.0),
+        initial_delay=_number(retry, "retry.initial_delay_seconds"),
+        max_delay=_number(retry, "retry.max_delay_seconds"),
     )
     start, end = _datetime(config, "start_date"), _datetime(config, "end_date")
     if start and end and start >= end:
@@ -519,10 +537,10 @@ def parse_settings(config: Mapping[str, Any]) -> TapSettings:
         end_date=end,
         poll=poll_settings,
         retry=retry_settings,
-        http_timeout=_number(config, "http_timeout_seconds", "http_timeout_seconds", 300.0)
-        or 300.0,
+        http_timeout=_number(config, "http_timeout_seconds")
+        or float(schema_default("http_timeout_seconds")),
         temp_dir=config.get("temp_dir") or None,
-        type_conformance=_choice(config, "type_conformance", ("root_only", "recursive", "none")),
+        type_conformance=_choice(config, "type_conformance", TYPE_CONFORMANCE_LEVELS),
         activate_version=_choice(config, "activate_version", ACTIVATE_VERSION_MODES),
         events_lookback=_lookback(config),
         **vendors,

@@ -20,6 +20,7 @@ from tap_profile_export import schemas
 from tap_profile_export.conform import RootConformer
 from tap_profile_export.errors import TapProfileExportError
 from tap_profile_export.exports import export_created
+from tap_profile_export.settings import schema_default
 from tap_profile_export.windows import parse_rfc3339, to_rfc3339
 
 if TYPE_CHECKING:
@@ -47,12 +48,14 @@ class ExportStream(Stream):
         #: Partitions of this run read completely, and those that failed (snapshots).
         self._complete: set[str] = set()
         self._failed: list[str] = []
-        self.activation = str(tap.config.get("activate_version") or "off")
+        self.activation = str(tap.config.get("activate_version")
+                              or schema_default("activate_version"))
         if self.snapshot and self.activation != "off":
             self._stream_version = tap.initialized_at  # ms since epoch: grows run to run
         #: Benchmark reference: the SDK's own record path, writer and recursive conformance.
         self.sdk_reference = os.environ.get(REFERENCE_ENV) == "sdk-defaults"
-        level = str(tap.config.get("type_conformance") or "root_only").upper()
+        level = str(tap.config.get("type_conformance")
+                    or schema_default("type_conformance")).upper()
         if self.sdk_reference:
             level = "RECURSIVE"
         if level in TypeConformanceLevel.__members__:
