@@ -23,7 +23,7 @@ from tap_profile_export.exports import (
     ExportPart,
     ExportRunner,
     ExportSpec,
-    export_id,
+    InFlightExport,
     timeout_error,
 )
 from tap_profile_export.progress import Throttle
@@ -39,7 +39,7 @@ class PlannedExport:
     spec: ExportSpec
     runner: ExportRunner
     exports: MutableMapping[str, Any]
-    entry: dict[str, Any] | None = None
+    entry: InFlightExport | None = None
     parts: list[ExportPart] | None = None
     error: BaseException | None = None
     status: str = "PLANNED"
@@ -121,13 +121,13 @@ class ExportCoordinator:
             return item.error
         return None
 
-    def wait(self, spec: ExportSpec, entry: dict[str, Any]) -> list[ExportPart] | None:
+    def wait(self, spec: ExportSpec, entry: InFlightExport) -> list[ExportPart] | None:
         """Block until the watched export is ready (or failed); None if not watched."""
         key = self._key(spec)
         for queue in self._queued.values():  # its stream got there first: it runs it itself
             queue[:] = [q for q in queue if self._key(q.spec) != key]
         item = self._watched.get(key)
-        if item is None or item.entry is None or export_id(item.entry) != export_id(entry):
+        if item is None or item.entry is None or item.entry.export_id != entry.export_id:
             return None
         item.done.wait()
         self._watched.pop(key, None)
@@ -135,7 +135,7 @@ class ExportCoordinator:
         if item.error is not None:
             raise item.error
         waited = self._clock() - item.started
-        entry["waited_seconds"] = round(float(entry.get("waited_seconds") or 0) + waited, 1)
+        entry.waited_seconds = round(entry.waited_seconds + waited, 1)
         return item.parts
 
     def stop(self) -> None:
@@ -160,13 +160,13 @@ class ExportCoordinator:
                 waiting = [p for p in list(self._watched.values()) if not p.done.is_set()]
                 if waiting:
                     LOGGER.info("Waiting for %d export(s): %s", len(waiting), "; ".join(
-                        f"{p.spec.label} {export_id(p.entry or {})} {p.status} "
+                        f"{p.spec.label} {p.entry.export_id if p.entry else '?'} {p.status} "
                         f"{self._clock() - p.started:.0f}s" for p in waiting))
 
     def _check(self, item: PlannedExport) -> None:
         assert item.entry is not None
         try:
-            readiness = item.runner.adapter.check(item.spec, item.entry["handle"])
+            readiness = item.runner.adapter.check(item.spec, item.entry)
         except BaseException as exc:  # handed to the stream that reads this export
             item.error = exc
             item.done.set()
@@ -174,11 +174,11 @@ class ExportCoordinator:
         waited = self._clock() - item.started
         if readiness.status != item.status and not readiness.ready:
             LOGGER.info("%s: export %s status %s, waited %.0fs", item.spec.label,
-                        export_id(item.entry), readiness.status, waited)
+                        item.entry.export_id, readiness.status, waited)
         item.status = readiness.status
         if readiness.ready:
             LOGGER.info("%s: export %s ready after %.1fs, %d part(s)", item.spec.label,
-                        export_id(item.entry), waited, len(readiness.parts))
+                        item.entry.export_id, waited, len(readiness.parts))
             item.parts = readiness.parts
             item.done.set()
         elif waited >= self.poll.timeout:

@@ -68,6 +68,100 @@ class ExportSpec:
         return text
 
 
+#: Version of the in-flight state written by `InFlightExport.to_json` (state without a
+#: `version` key was written before it existed and has the same layout: version 0).
+STATE_VERSION = 1
+
+
+@dataclass
+class InFlightExport:
+    """One export in flight, as recorded in the partition state under `exports[<spec key>]`.
+
+    JSON, no secrets. The vendor's own handle fields (poll URL, signed URL, flags) stay in
+    `handle`; `export_id` and `vendor_created_at` are written inside it too, so the layout of
+    older states (and what an older tap reads) is unchanged.
+    """
+
+    export_id: str
+    created_at: str
+    vendor: str = ""
+    kind: str = ""
+    #: The vendor's clock when the export was created (its `Date` answer), if known.
+    vendor_created_at: str | None = None
+    #: Vendor-specific fields a client needs to check and download the export.
+    handle: dict[str, Any] = field(default_factory=dict)
+    window: tuple[str, str] | None = None
+    scope: str | None = None
+    parts_done: list[str] = field(default_factory=list)
+    #: Seconds spent waiting for it to be ready, over every run.
+    waited_seconds: float = 0.0
+    version: int = STATE_VERSION
+
+    @classmethod
+    def new(cls, spec: ExportSpec, handle: Mapping[str, Any], created_at: str) -> InFlightExport:
+        """The entry of an export just created for `spec` (`handle` as its client answered)."""
+        return cls.from_json({"vendor": spec.vendor, "kind": spec.kind, "created_at": created_at,
+                              "handle": dict(handle),
+                              "window": [to_rfc3339(t) for t in spec.window]
+                              if spec.window else None, "scope": spec.scope})
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> InFlightExport:
+        """Read an entry of any state version (0: no `version` key, same layout)."""
+        version = int(data.get("version") or 0)
+        if version > STATE_VERSION:
+            raise ValueError(f"in-flight export state version {version} is newer than this "
+                             f"tap understands ({STATE_VERSION})")
+        handle = dict(data.get("handle") or {})
+        export_id = handle.pop("export_id", None) or handle.pop("id", None) or "?"
+        window = data.get("window")
+        return cls(
+            export_id=str(export_id),
+            created_at=str(data.get("created_at") or "1970-01-01T00:00:00Z"),
+            vendor=str(data.get("vendor") or ""),
+            kind=str(data.get("kind") or ""),
+            vendor_created_at=handle.pop("vendor_created_at", None),
+            handle=handle,
+            window=(str(window[0]), str(window[1])) if window else None,
+            scope=data.get("scope") or None,
+            parts_done=[str(p) for p in data.get("parts_done") or []],
+            waited_seconds=float(data.get("waited_seconds") or 0),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """The state entry (current version)."""
+        handle: dict[str, Any] = {"export_id": self.export_id}
+        if self.vendor_created_at:
+            handle["vendor_created_at"] = self.vendor_created_at
+        handle.update(self.handle)
+        data: dict[str, Any] = {"version": self.version, "vendor": self.vendor,
+                                "kind": self.kind, "created_at": self.created_at,
+                                "handle": handle, "parts_done": list(self.parts_done)}
+        if self.window:
+            data["window"] = list(self.window)
+        if self.scope:
+            data["scope"] = self.scope
+        if self.waited_seconds:
+            data["waited_seconds"] = self.waited_seconds
+        return data
+
+    @property
+    def created(self) -> datetime:
+        """When the export was created: the vendor's clock when known, else ours.
+
+        The export holds the data that had reached the vendor by then, so no bookmark moves
+        past it.
+        """
+        return parse_rfc3339(self.vendor_created_at or self.created_at)
+
+    @property
+    def window_range(self) -> tuple[datetime, datetime] | None:
+        """The event window, parsed."""
+        if not self.window:
+            return None
+        return parse_rfc3339(self.window[0]), parse_rfc3339(self.window[1])
+
+
 @dataclass
 class ExportPart:
     """One downloadable piece of a ready export (a file, a ZIP member's archive, a chunk)."""
@@ -127,18 +221,18 @@ class ExportAdapter(Protocol):
     def create(self, spec: ExportSpec) -> dict[str, Any]:
         """Ask the vendor for the export; return a JSON-able handle (ids, URLs; no secrets)."""
 
-    def check(self, spec: ExportSpec, handle: dict[str, Any]) -> Readiness:
+    def check(self, spec: ExportSpec, entry: InFlightExport) -> Readiness:
         """One readiness check. Raise `RecreateExport` or `ExportFailedError` on failure."""
 
-    def open_part(self, spec: ExportSpec, handle: dict[str, Any],
+    def open_part(self, spec: ExportSpec, entry: InFlightExport,
                   part: ExportPart) -> AbstractContextManager[IO[bytes]]:
         """Open the raw byte stream of one part (compressed or not)."""
 
-    def read_part(self, spec: ExportSpec, entry: dict[str, Any], stream: IO[bytes],
+    def read_part(self, spec: ExportSpec, entry: InFlightExport, stream: IO[bytes],
                   source: str) -> Iterator[dict[str, Any]]:
         """Parse one part and yield finished Singer records."""
 
-    def resume_problem(self, spec: ExportSpec, entry: dict[str, Any]) -> str | None:
+    def resume_problem(self, spec: ExportSpec, entry: InFlightExport) -> str | None:
         """Why an in-flight export from state can no longer be resumed (None: it can)."""
 
 
@@ -148,18 +242,18 @@ Checkpoint = Callable[[], None]
 class Waiter(Protocol):
     """Waits for exports on a runner's behalf (the coordinator's concurrent poller)."""
 
-    def wait(self, spec: ExportSpec, entry: dict[str, Any]) -> list[ExportPart] | None:
+    def wait(self, spec: ExportSpec, entry: InFlightExport) -> list[ExportPart] | None:
         """Parts of the ready export, or None when this export is not being watched."""
 
     def create_error(self, spec: ExportSpec) -> BaseException | None:
         """Why creating this export up front failed (None: it did not fail)."""
 
 
-def timeout_error(spec: ExportSpec, entry: dict[str, Any], waited: float, timeout: float,
+def timeout_error(spec: ExportSpec, entry: InFlightExport, waited: float, timeout: float,
                   status: str) -> ExportTimeoutError:
     """The deadline error: names the export, how long it waited and what to do."""
     return ExportTimeoutError(
-        f"{spec.label}: export {export_id(entry)} not ready after {waited:.0f}s "
+        f"{spec.label}: export {entry.export_id} not ready after {waited:.0f}s "
         f"(poll.timeout_seconds={timeout:g}, last status {status}). It stays in state; the "
         f"next run resumes it.")
 
@@ -182,24 +276,30 @@ class ExportRunner:
         self.waiter: Waiter | None = None
         self.summaries: list[ExportSummary] = []
         self._created_here: set[str] = set()
+        #: Typed entries handed out this run, so every user of one export shares one object.
+        self._live: dict[tuple[str, str], InFlightExport] = {}
 
     def ensure_created(self, spec: ExportSpec, exports: MutableMapping[str, Any],
-                       checkpoint: Checkpoint) -> dict[str, Any]:
+                       checkpoint: Checkpoint) -> InFlightExport:
         """The resumable in-flight entry of `spec` from state, or a newly created export."""
-        entry = exports.get(spec.key)
-        if entry is not None:
+        saved = exports.get(spec.key)
+        if saved is not None:
+            live = self._live.get((spec.stream, spec.key))
+            entry = InFlightExport.from_json(saved)
+            if live is not None and live.export_id == entry.export_id:
+                entry = live
+            self._live[(spec.stream, spec.key)] = entry
             problem = self.adapter.resume_problem(spec, entry)
             if not problem:
                 if spec.key not in self._created_here:
                     LOGGER.info("%s: resuming export %s (created %s) from state", spec.label,
-                                export_id(entry), entry.get("created_at"))
+                                entry.export_id, entry.created_at)
                 return entry
             LOGGER.info("%s: not resuming export %s from state (%s); creating a new one",
-                        spec.label, export_id(entry), problem)
-        entry = self._create(spec)
-        exports[spec.key] = entry
+                        spec.label, entry.export_id, problem)
+        entry = self._live[(spec.stream, spec.key)] = self._create(spec)
         self._created_here.add(spec.key)
-        checkpoint()
+        save(exports, spec, entry, checkpoint)
         return entry
 
     def run(self, spec: ExportSpec, exports: MutableMapping[str, Any],
@@ -218,13 +318,12 @@ class ExportRunner:
         recreated = 0
         while True:
             LOGGER.info("%s: reading export %s (created %s, %d part(s) already read)",
-                        spec.label, export_id(entry), entry.get("created_at"),
-                        len(entry.get("parts_done", [])))
+                        spec.label, entry.export_id, entry.created_at, len(entry.parts_done))
             try:
                 parts = self.waiter.wait(spec, entry) if self.waiter else None
                 if parts is None:
                     parts = self._wait(spec, entry)
-                yield from self._read(spec, entry, parts, checkpoint)
+                yield from self._read(spec, entry, parts, exports, checkpoint)
                 return
             except RecreateExport as exc:
                 problem = str(exc)
@@ -233,7 +332,7 @@ class ExportRunner:
             except TapProfileExportError as exc:
                 if not resumed:
                     raise
-                problem = f"export {export_id(entry)} resumed from state failed ({exc})"
+                problem = f"export {entry.export_id} resumed from state failed ({exc})"
             # A failed export never stays in state: the next run must not resume it.
             exports.pop(spec.key, None)
             checkpoint()
@@ -247,47 +346,42 @@ class ExportRunner:
                            recreated, self.max_recreates)
             entry = self.ensure_created(spec, exports, checkpoint)
 
-    def _create(self, spec: ExportSpec) -> dict[str, Any]:
+    def _create(self, spec: ExportSpec) -> InFlightExport:
         created_at = to_rfc3339(utc_now())
-        handle = self.adapter.create(spec)
-        entry = {"vendor": spec.vendor, "kind": spec.kind, "created_at": created_at,
-                 "handle": handle, "parts_done": []}
-        if spec.window:
-            entry["window"] = [to_rfc3339(spec.window[0]), to_rfc3339(spec.window[1])]
-        if spec.scope:
-            entry["scope"] = spec.scope
-        LOGGER.info("%s: created export %s", spec.label, export_id(entry))
+        entry = InFlightExport.new(spec, self.adapter.create(spec), created_at)
+        LOGGER.info("%s: created export %s", spec.label, entry.export_id)
         return entry
 
-    def _wait(self, spec: ExportSpec, entry: dict[str, Any]) -> list[ExportPart]:
+    def _wait(self, spec: ExportSpec, entry: InFlightExport) -> list[ExportPart]:
         started = self._clock()
         interval = self.poll.initial_interval
         throttle = Throttle()
         last_status = None
         checks = 0
         while True:
-            readiness = self.adapter.check(spec, entry["handle"])
+            readiness = self.adapter.check(spec, entry)
             checks += 1
             waited = self._clock() - started
             if readiness.ready:
                 LOGGER.info("%s: export %s ready after %.1fs (%d checks), %d part(s)",
-                            spec.label, export_id(entry), waited, checks, len(readiness.parts))
-                entry["waited_seconds"] = round(float(entry.get("waited_seconds") or 0) + waited, 1)
+                            spec.label, entry.export_id, waited, checks, len(readiness.parts))
+                entry.waited_seconds = round(entry.waited_seconds + waited, 1)
                 return readiness.parts
             if waited >= self.poll.timeout:
                 raise timeout_error(spec, entry, waited, self.poll.timeout, readiness.status)
             if readiness.status != last_status or throttle.ready():
                 LOGGER.info("%s: export %s status %s, waited %.0fs, next check in %.1fs",
-                            spec.label, export_id(entry), readiness.status, waited,
+                            spec.label, entry.export_id, readiness.status, waited,
                             min(interval, self.poll.timeout - waited))
                 last_status = readiness.status
             self._sleep(max(0.0, min(interval, self.poll.timeout - waited)))
             interval = min(max(interval * 2, 0.001), self.poll.max_interval)
 
-    def _read(self, spec: ExportSpec, entry: dict[str, Any], parts: list[ExportPart],
+    def _read(self, spec: ExportSpec, entry: InFlightExport, parts: list[ExportPart],
+              exports: MutableMapping[str, Any],
               checkpoint: Checkpoint) -> Iterator[dict[str, Any]]:
-        done: list[str] = entry.setdefault("parts_done", [])
-        progress = ReadProgress(f"{spec.label} {export_id(entry)}")
+        done = entry.parts_done
+        progress = ReadProgress(f"{spec.label} {entry.export_id}")
         for part in parts:
             if part.key in done:
                 LOGGER.info("%s: skipping %s, already read by an earlier run", spec.label,
@@ -297,24 +391,23 @@ class ExportRunner:
             yield from self._read_part(spec, entry, part, progress, len(parts))
             done.append(part.key)
             progress.parts_done += 1
-            checkpoint()
+            save(exports, spec, entry, checkpoint)
         LOGGER.info("%s: export %s read: %d part(s), %d records, %s, %.0f records/s",
-                    spec.label, export_id(entry), len(parts), progress.records,
+                    spec.label, entry.export_id, len(parts), progress.records,
                     human_bytes(progress.bytes_done), progress.rate())
         self.summaries.append(ExportSummary(
-            spec.label, export_id(entry), float(entry.get("waited_seconds") or 0),
-            progress.bytes_done,
+            spec.label, entry.export_id, entry.waited_seconds, progress.bytes_done,
             progress.records, time.monotonic() - progress.started))
 
-    def _read_part(self, spec: ExportSpec, entry: dict[str, Any], part: ExportPart,
+    def _read_part(self, spec: ExportSpec, entry: InFlightExport, part: ExportPart,
                    progress: ReadProgress, parts_total: int) -> Iterator[dict[str, Any]]:
-        source = f"{spec.label} {export_id(entry)} {part.label}"
+        source = f"{spec.label} {entry.export_id} {part.label}"
         emitted = 0
         for attempt in range(1, self.max_part_attempts + 1):
             seen = 0
             counter: CountingReader | None = None
             try:
-                with self.adapter.open_part(spec, entry["handle"], part) as raw:
+                with self.adapter.open_part(spec, entry, part) as raw:
                     counter = CountingReader(raw)
                     stream = cast(IO[bytes], counter)
                     for record in self.adapter.read_part(spec, entry, stream, source):
@@ -353,14 +446,11 @@ def _check_complete(counter: CountingReader, expected: int) -> None:
                                   f"bytes the vendor stated")
 
 
-def export_created(entry: Mapping[str, Any]) -> datetime:
-    """When the export was created: the vendor's clock (its `Date` answer) when known, else ours.
-
-    The export holds the data that had reached the vendor by then, so no bookmark moves past it.
-    """
-    handle = entry.get("handle") or {}
-    return parse_rfc3339(handle.get("vendor_created_at") or entry.get("created_at")
-                         or "1970-01-01T00:00:00Z")
+def save(exports: MutableMapping[str, Any], spec: ExportSpec, entry: InFlightExport,
+         checkpoint: Checkpoint) -> None:
+    """Write `entry` into the partition's in-flight table and emit STATE."""
+    exports[spec.key] = entry.to_json()
+    checkpoint()
 
 
 def vendor_time(response: Any) -> str | None:
@@ -371,8 +461,3 @@ def vendor_time(response: Any) -> str | None:
         return None
     return to_rfc3339(value) if value.tzinfo else None
 
-
-def export_id(entry: Mapping[str, Any]) -> str:
-    """The vendor's id of an in-flight export (for logs; never a URL)."""
-    handle = entry.get("handle") or {}
-    return str(handle.get("export_id") or handle.get("id") or "?")

@@ -19,7 +19,7 @@ from singer_sdk.singerlib import RecordMessage
 from tap_profile_export import schemas
 from tap_profile_export.conform import RootConformer
 from tap_profile_export.errors import TapProfileExportError
-from tap_profile_export.exports import export_created
+from tap_profile_export.exports import InFlightExport
 from tap_profile_export.settings import schema_default
 from tap_profile_export.windows import parse_rfc3339, to_rfc3339
 
@@ -195,7 +195,8 @@ class ExportStream(Stream):
         try:
             for spec in plan:
                 yield from vendor.runner.run(spec, exports, self.checkpoint)
-                entry = exports.pop(spec.key, None)
+                saved = exports.pop(spec.key, None)
+                entry = InFlightExport.from_json(saved) if saved else None
                 if self.replication_key and spec.window:
                     self._advance_bookmark(state, spec.window[1], entry)
                 self.checkpoint()
@@ -212,10 +213,10 @@ class ExportStream(Stream):
 
 
     def _advance_bookmark(self, state: dict[str, Any], window_end: datetime,
-                          entry: Mapping[str, Any] | None) -> None:
+                          entry: InFlightExport | None) -> None:
         """Move the bookmark to the end of a fully read window — never past the time its
         export was created (it holds no later data), and never backwards."""
-        reached = min(window_end, export_created(entry)) if entry else window_end
+        reached = min(window_end, entry.created) if entry else window_end
         current = state.get("replication_key_value")
         if current and parse_rfc3339(current) >= reached:
             return

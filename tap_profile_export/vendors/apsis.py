@@ -28,6 +28,7 @@ from tap_profile_export.exports import (
     ExportPart,
     ExportRunner,
     ExportSpec,
+    InFlightExport,
     Readiness,
     RecreateExport,
     vendor_time,
@@ -160,9 +161,9 @@ class ApsisAdapter:
                         "waiting %.1fs", self.settings.min_seconds_between_exports, wait)
             self._sleep(wait)
 
-    def check(self, spec: ExportSpec, handle: dict[str, Any]) -> Readiness:
+    def check(self, spec: ExportSpec, entry: InFlightExport) -> Readiness:
         """GET the poll URL: 404 not ready, 200 ready (the response is kept for reading)."""
-        response = self._get(handle, what=f"poll export {handle['export_id']}")
+        response = self._get(entry, what=f"poll export {entry.export_id}")
         status = response.status_code
         if status == 404:
             response.close()
@@ -171,13 +172,14 @@ class ApsisAdapter:
             response.close()
             problem = "gone or invalid (HTTP 410)" if status == 410 else \
                 "processing failed (HTTP 503)"
-            raise RecreateExport(f"APSIS export {handle['export_id']}: {problem}")
-        self._ready[handle["poll_url"]] = response
+            raise RecreateExport(f"APSIS export {entry.export_id}: {problem}")
+        self._ready[entry.handle["poll_url"]] = response
         size = response.headers.get("Content-Length")
         return Readiness(True, "READY", [ExportPart(key="file", label="file",
                                                     size=int(size) if size else None)])
 
-    def _get(self, handle: dict[str, Any], what: str) -> requests.Response:
+    def _get(self, entry: InFlightExport, what: str) -> requests.Response:
+        handle = entry.handle
         if not self.http.is_api_url(handle["poll_url"]):
             raise TapProfileExportError(f"apsis {what}: poll URL {safe_url(handle['poll_url'])} "
                                         f"is not on the configured API origin")
@@ -185,15 +187,15 @@ class ApsisAdapter:
                                  headers={"Accept-Encoding": "gzip"}, stream=True)
 
     @contextmanager
-    def open_part(self, spec: ExportSpec, handle: dict[str, Any],
+    def open_part(self, spec: ExportSpec, entry: InFlightExport,
                   part: ExportPart) -> Iterator[IO[bytes]]:
         """The body of the 200 poll answer (fetched again when it was already consumed)."""
-        response = self._ready.pop(handle["poll_url"], None)
+        response = self._ready.pop(entry.handle["poll_url"], None)
         if response is None:
-            response = self._get(handle, what=f"download export {handle['export_id']}")
+            response = self._get(entry, what=f"download export {entry.export_id}")
             if response.status_code != 200:
                 response.close()
-                raise RecreateExport(f"APSIS export {handle['export_id']}: download answered "
+                raise RecreateExport(f"APSIS export {entry.export_id}: download answered "
                                      f"HTTP {response.status_code}")
         try:
             raw = response.raw
@@ -202,10 +204,10 @@ class ApsisAdapter:
         finally:
             response.close()
 
-    def read_part(self, spec: ExportSpec, entry: dict[str, Any], stream: IO[bytes],
+    def read_part(self, spec: ExportSpec, entry: InFlightExport, stream: IO[bytes],
                   source: str) -> Iterator[dict[str, Any]]:
         """Stream the profiles dictionary; yield profile or event records."""
-        exported_at = entry["created_at"]
+        exported_at = entry.created_at
         tags = frozenset(self.settings.tags)
         window_end = spec.window[1] if spec.window else None
         skip, boundary = self._boundary_ids, set()
@@ -228,9 +230,9 @@ class ApsisAdapter:
         if spec.kind == "events":
             self._boundary_ids = boundary
 
-    def resume_problem(self, spec: ExportSpec, entry: dict[str, Any]) -> str | None:
+    def resume_problem(self, spec: ExportSpec, entry: InFlightExport) -> str | None:
         """Poll URLs live one day; older ones are not worth polling."""
-        created = parse_rfc3339(entry.get("created_at") or "1970-01-01T00:00:00Z")
+        created = parse_rfc3339(entry.created_at)
         if datetime.now(timezone.utc) - created > POLL_URL_LIFETIME - POLL_URL_MARGIN:
             return "its poll URL is older than APSIS keeps it (1 day)"
         return None

@@ -20,6 +20,7 @@ from tap_profile_export.exports import (
     ExportPart,
     ExportRunner,
     ExportSpec,
+    InFlightExport,
     Readiness,
     RecreateExport,
     vendor_time,
@@ -79,11 +80,11 @@ class BatchAdapter:
             raise ExportFailedError(f"{spec.label}: Batch answered without an export id")
         return {"export_id": export_id, "vendor_created_at": vendor_time(response)}
 
-    def check(self, spec: ExportSpec, handle: dict[str, Any]) -> Readiness:
+    def check(self, spec: ExportSpec, entry: InFlightExport) -> Readiness:
         """One `exports/view` call."""
-        if handle.get("empty"):
+        if entry.handle.get("empty"):
             return Readiness(True, "EMPTY", [])
-        export_id = handle["export_id"]
+        export_id = entry.export_id
         response = self.http.request("GET", f"{self._base}/exports/view",
                                      what=f"export {export_id} status", params={"id": export_id},
                                      accept=(404,))
@@ -103,10 +104,10 @@ class BatchAdapter:
         return Readiness(True, status, parts)
 
     @contextmanager
-    def open_part(self, spec: ExportSpec, handle: dict[str, Any],
+    def open_part(self, spec: ExportSpec, entry: InFlightExport,
                   part: ExportPart) -> Iterator[IO[bytes]]:
         """Resolve the 307 link and stream the file from the storage host, without credentials."""
-        what = f"export {handle['export_id']} {part.label} download"
+        what = f"export {entry.export_id} {part.label} download"
         for _ in range(MAX_LINK_REFRESHES + 1):
             link = self.http.request("GET", f"{self._base}/exports/download", what=what + " link",
                                      params={"id": part.key}, accept=REDIRECTS, stream=True)
@@ -133,11 +134,11 @@ class BatchAdapter:
         raise ExportFailedError(f"{spec.label}: {what}: {MAX_LINK_REFRESHES + 1} fresh download "
                                 f"links in a row were refused (HTTP 403)")
 
-    def read_part(self, spec: ExportSpec, entry: dict[str, Any], stream: IO[bytes],
+    def read_part(self, spec: ExportSpec, entry: InFlightExport, stream: IO[bytes],
                   source: str) -> Iterator[dict[str, Any]]:
         """Parse the file and map each line to a record of `spec.stream`."""
         mapper = MAPPERS[spec.stream]
-        exported_at = entry["created_at"]
+        exported_at = entry.created_at
         for line_no, row in enumerate(iter_records(stream, source), 1):
             try:
                 yield mapper(row, exported_at)
@@ -145,7 +146,7 @@ class BatchAdapter:
                 raise ReaderError(source, f"unexpected record shape ({type(exc).__name__}: "
                                           f"{exc})", line=line_no) from None
 
-    def resume_problem(self, spec: ExportSpec, entry: dict[str, Any]) -> str | None:
+    def resume_problem(self, spec: ExportSpec, entry: InFlightExport) -> str | None:
         """Batch exports stay viewable; `check` answers 404 if one is gone."""
         return None
 

@@ -32,6 +32,7 @@ from tap_profile_export.exports import (
     ExportPart,
     ExportRunner,
     ExportSpec,
+    InFlightExport,
     Readiness,
     RecreateExport,
 )
@@ -113,14 +114,14 @@ class BrazeAdapter:
 
     # -- readiness -------------------------------------------------------------------------
 
-    def check(self, spec: ExportSpec, handle: dict[str, Any]) -> Readiness:
+    def check(self, spec: ExportSpec, entry: InFlightExport) -> Readiness:
         """Probe the signed URL without credentials (403/404: not ready)."""
         if spec.kind == "ids":
             chunks = _chunks(self.settings.external_ids)
             return Readiness(True, "READY", [
                 ExportPart(key=f"chunk-{i}", label=f"ids chunk {i}/{len(chunks)}", ref=chunk)
                 for i, chunk in enumerate(chunks, 1)])
-        response = self._probe(spec, handle)
+        response = self._probe(spec, entry)
         # The probe never keeps the download open: it is closed here (the coordinator's
         # thread) and the body is fetched again when reading starts (the stream's thread).
         try:
@@ -131,23 +132,23 @@ class BrazeAdapter:
             response.close()
         if status in (403, 404):
             expired = "ExpiredToken" in text or "expired" in text.lower()
-            if expired or handle.get("was_ready"):
-                raise RecreateExport(f"Braze export {handle['export_id']}: download link expired")
+            if expired or entry.handle.get("was_ready"):
+                raise RecreateExport(f"Braze export {entry.export_id}: download link expired")
             return Readiness(False, f"NOT_READY (HTTP {status})")
-        handle["was_ready"] = True
+        entry.handle["was_ready"] = True
         return Readiness(True, "READY", [ExportPart(key="archive", label="archive",
                                                     size=int(size) if size else None)])
 
-    def _probe(self, spec: ExportSpec, handle: dict[str, Any]) -> requests.Response:
-        what = f"{spec.scope} export {handle['export_id']} download"
-        url = require_secure_download(handle["url"], f"braze {what}")
+    def _probe(self, spec: ExportSpec, entry: InFlightExport) -> requests.Response:
+        what = f"{spec.scope} export {entry.export_id} download"
+        url = require_secure_download(entry.handle["url"], f"braze {what}")
         return self.http.request("GET", url, authenticated=False, stream=True, what=what,
                                  accept=(403, 404))
 
     # -- download --------------------------------------------------------------------------
 
     @contextmanager
-    def open_part(self, spec: ExportSpec, handle: dict[str, Any],
+    def open_part(self, spec: ExportSpec, entry: InFlightExport,
                   part: ExportPart) -> Iterator[IO[bytes]]:
         """ids: POST one chunk. Archives: spool the body to a temp file, then yield it."""
         if spec.kind == "ids":
@@ -157,10 +158,10 @@ class BrazeAdapter:
                 json={"external_ids": part.ref, "fields_to_export": self.fields_for("ids")})
             yield io.BytesIO(response.content)
             return
-        response = self._probe(spec, handle)
+        response = self._probe(spec, entry)
         if response.status_code != 200:
             response.close()
-            raise RecreateExport(f"Braze export {handle['export_id']}: download link refused "
+            raise RecreateExport(f"Braze export {entry.export_id}: download link refused "
                                  f"(HTTP {response.status_code}) after it had been ready")
         spool = self._spool(spec, response)
         try:
@@ -191,10 +192,10 @@ class BrazeAdapter:
             response.close()
         return cast(IO[bytes], spool)
 
-    def read_part(self, spec: ExportSpec, entry: dict[str, Any], stream: IO[bytes],
+    def read_part(self, spec: ExportSpec, entry: InFlightExport, stream: IO[bytes],
                   source: str) -> Iterator[dict[str, Any]]:
         """Users of one ids chunk, or of every member of the archive, de-duplicated."""
-        exported_at = entry["created_at"]
+        exported_at = entry.created_at
         if spec.kind == "ids":
             yield from self._read_ids(spec, stream, source, exported_at)
             return
@@ -224,15 +225,14 @@ class BrazeAdapter:
         for user in body.get("users") or []:
             yield map_user(user, "ids", exported_at)
 
-    def resume_problem(self, spec: ExportSpec, entry: dict[str, Any]) -> str | None:
+    def resume_problem(self, spec: ExportSpec, entry: InFlightExport) -> str | None:
         """Braze links live ~4 hours; older ones have expired (and their files are gone). An
         ids export resumes only for the same configured list (same digest)."""
         if spec.kind == "ids":
-            if (entry.get("handle") or {}).get("digest") != ids_digest(
-                    self.settings.external_ids):
+            if entry.handle.get("digest") != ids_digest(self.settings.external_ids):
                 return "braze.external_ids changed since it was started; starting over"
             return None
-        created = parse_rfc3339(entry.get("created_at") or "1970-01-01T00:00:00Z")
+        created = parse_rfc3339(entry.created_at)
         if datetime.now(timezone.utc) - created > LINK_LIFETIME - LINK_MARGIN:
             return "its download link is older than Braze keeps it (about 4 hours)"
         return None

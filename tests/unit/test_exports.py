@@ -16,6 +16,7 @@ from tap_profile_export.exports import (
     ExportPart,
     ExportRunner,
     ExportSpec,
+    InFlightExport,
     Readiness,
     RecreateExport,
 )
@@ -232,3 +233,40 @@ def test_new_export_that_fails_stays_for_the_next_run_to_resume() -> None:
     with pytest.raises(Exception, match="download failed"):
         list(runner.run(SPEC, exports, lambda: None))
     assert exports[SPEC.key]["parts_done"] == ["f1"]
+
+
+#: An in-flight entry as taps before the typed state wrote it (no `version` key).
+OLD_ENTRY = {"vendor": "batch", "kind": "events", "created_at": "2025-01-01T00:00:00Z",
+             "handle": {"export_id": "e1", "vendor_created_at": "2024-12-31T23:59:58Z"},
+             "parts_done": ["p1"], "window": ["2024-12-01T00:00:00Z", "2025-01-01T00:00:00Z"],
+             "waited_seconds": 12.5}
+
+
+def test_old_state_without_version_loads_typed() -> None:
+    entry = InFlightExport.from_json(OLD_ENTRY)
+    assert (entry.export_id, entry.vendor, entry.kind) == ("e1", "batch", "events")
+    assert entry.vendor_created_at == "2024-12-31T23:59:58Z" and entry.handle == {}
+    assert entry.parts_done == ["p1"] and entry.waited_seconds == 12.5
+    assert entry.window == ("2024-12-01T00:00:00Z", "2025-01-01T00:00:00Z")
+    assert entry.created.isoformat() == "2024-12-31T23:59:58+00:00"  # the vendor's clock
+    # Written back in the same layout, now with a version.
+    assert entry.to_json() == {**OLD_ENTRY, "version": 1}
+    assert InFlightExport.from_json(entry.to_json()) == entry
+    # Older still: the id under `id`, no vendor time, no kind.
+    legacy = InFlightExport.from_json({"handle": {"id": "x9", "poll_url": "u"},
+                                       "created_at": "2025-01-01T00:00:00Z"})
+    assert legacy.export_id == "x9" and legacy.handle == {"poll_url": "u"}
+    assert legacy.created.isoformat() == "2025-01-01T00:00:00+00:00"
+
+
+def test_state_from_a_newer_tap_is_refused() -> None:
+    with pytest.raises(ValueError, match="version 2 is newer"):
+        InFlightExport.from_json({**OLD_ENTRY, "version": 2})
+
+
+def test_old_state_resumes_through_the_runner() -> None:
+    adapter = FakeAdapter()
+    exports: dict[str, Any] = {SPEC.key: {**OLD_ENTRY, "parts_done": ["f1"]}}
+    records, _, _ = run(adapter, exports)
+    assert adapter.created == [] and records == [f"f2-{i}" for i in range(5)]
+    assert exports[SPEC.key]["version"] == 1 and exports[SPEC.key]["parts_done"] == ["f1", "f2"]
