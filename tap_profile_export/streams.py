@@ -184,7 +184,7 @@ class ExportStream(Stream):
         if not context:
             return
         self.export_tap.prepare_exports()
-        vendor, state, plan = self.plan_partition(context)
+        _, state, plan = self.plan_partition(context)
         exports = state["exports"]
         for stale in set(exports) - {spec.key for spec in plan}:
             LOGGER.info("%s: dropping in-flight export %s from state: no longer planned",
@@ -194,7 +194,7 @@ class ExportStream(Stream):
             LOGGER.info("%s %s: nothing to export", self.name, dict(context))
         try:
             for spec in plan:
-                yield from vendor.runner.run(spec, exports, self.checkpoint)
+                yield from self.export_tap.coordinator.run(spec, exports, self.checkpoint)
                 saved = exports.pop(spec.key, None)
                 entry = InFlightExport.from_json(saved) if saved else None
                 if self.replication_key and spec.window:

@@ -17,8 +17,8 @@ from singer_sdk import Stream, Tap
 from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.io_base import SingerWriter
 
-from tap_profile_export.coordinator import ExportCoordinator, PlannedExport
 from tap_profile_export.errors import SettingError, SyncInterrupted, TapProfileExportError
+from tap_profile_export.exports import ExportCoordinator, ExportSpec, PlannedExport
 from tap_profile_export.redact import REDACTOR, install_log_redaction
 from tap_profile_export.settings import CONFIG_SCHEMA, TapSettings, parse_settings
 from tap_profile_export.streams import (
@@ -111,7 +111,12 @@ class TapProfileExport(Tap):
         limits = {name: block.max_concurrent_exports
                   for name, block in (("batch", settings.batch), ("apsis", settings.apsis),
                                       ("braze", settings.braze)) if block}
-        return ExportCoordinator(settings.poll, limits)
+
+        def order(spec: ExportSpec) -> int:  # paced exports (APSIS events) last
+            return int(spec.vendor == "apsis" and spec.kind == "events")
+
+        runners = {name: vendor.runner for name, vendor in self.vendors.items()}
+        return ExportCoordinator(settings.poll, runners, limits, order=order)
 
     def prepare_exports(self) -> None:
         """Plan the exports of every selected partition and request them up front (once)."""
@@ -125,8 +130,8 @@ class TapProfileExport(Tap):
             if not isinstance(stream, ExportStream) or not stream.selected:
                 continue
             for context in stream.partitions or []:
-                vendor, state, plan = stream.plan_partition(context)
-                planned += [PlannedExport(spec, vendor.runner, state["exports"]) for spec in plan]
+                _, state, plan = stream.plan_partition(context)
+                planned += [PlannedExport(spec, state["exports"]) for spec in plan]
         self.coordinator.start(planned, self.checkpoint)
 
     def sync_all(self) -> None:  # type: ignore[misc]  # final in the SDK; extended, not replaced
@@ -134,8 +139,6 @@ class TapProfileExport(Tap):
         try:
             super().sync_all()
         finally:
-            if self._prepared:
-                self.coordinator.stop()
             for vendor in self.vendors.values():
                 vendor.close()
         summaries = [s for vendor in self.vendors.values() for s in vendor.runner.summaries]

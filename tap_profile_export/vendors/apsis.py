@@ -25,11 +25,12 @@ import requests
 
 from tap_profile_export.errors import ExportFailedError, ReaderError, TapProfileExportError
 from tap_profile_export.exports import (
+    ExportCheck,
     ExportPart,
     ExportRunner,
     ExportSpec,
+    ExportStatus,
     InFlightExport,
-    Readiness,
     RecreateExport,
     vendor_time,
 )
@@ -46,6 +47,10 @@ POLL_URL_LIFETIME = timedelta(days=1)
 POLL_URL_MARGIN = timedelta(hours=1)
 TOKEN_EARLY_REFRESH_SECONDS = 120.0
 TOKEN_REQUESTS_PER_MINUTE = 10
+#: Answers of the poll URL: 404 not ready yet, 200 the export itself, 410 gone or invalid,
+#: 503 processing failed.
+STATUSES = {404: ExportStatus.PENDING, 200: ExportStatus.READY, 410: ExportStatus.GONE,
+            503: ExportStatus.FAILED}
 
 
 class TokenProvider:
@@ -161,22 +166,22 @@ class ApsisAdapter:
                         "waiting %.1fs", self.settings.min_seconds_between_exports, wait)
             self._sleep(wait)
 
-    def check(self, spec: ExportSpec, entry: InFlightExport) -> Readiness:
+    def check(self, spec: ExportSpec, entry: InFlightExport) -> ExportCheck:
         """GET the poll URL: 404 not ready, 200 ready (the response is kept for reading)."""
         response = self._get(entry, what=f"poll export {entry.export_id}")
-        status = response.status_code
-        if status == 404:
+        status = STATUSES.get(response.status_code, ExportStatus.READY)
+        if status is ExportStatus.PENDING:
             response.close()
-            return Readiness(False, "NOT_READY (404)")
-        if status in (410, 503):
+            return ExportCheck(status, "NOT_READY (404)")
+        if status in (ExportStatus.GONE, ExportStatus.FAILED):
             response.close()
-            problem = "gone or invalid (HTTP 410)" if status == 410 else \
+            problem = "gone or invalid (HTTP 410)" if status is ExportStatus.GONE else \
                 "processing failed (HTTP 503)"
-            raise RecreateExport(f"APSIS export {entry.export_id}: {problem}")
+            return ExportCheck(status, f"APSIS export {entry.export_id}: {problem}")
         self._ready[entry.handle["poll_url"]] = response
         size = response.headers.get("Content-Length")
-        return Readiness(True, "READY", [ExportPart(key="file", label="file",
-                                                    size=int(size) if size else None)])
+        return ExportCheck(status, "READY", [ExportPart(key="file", label="file",
+                                                        size=int(size) if size else None)])
 
     def _get(self, entry: InFlightExport, what: str) -> requests.Response:
         handle = entry.handle
@@ -336,7 +341,7 @@ class ApsisVendor:
                           auth_headers=self.tokens.headers, on_unauthorized=self.tokens.invalidate,
                           timeout=tap_settings.http_timeout, retry=tap_settings.retry)
         self.adapter = ApsisAdapter(settings, http)
-        self.runner = ExportRunner(self.adapter, tap_settings.poll, retry=tap_settings.retry)
+        self.runner = ExportRunner(self.adapter, retry=tap_settings.retry)
 
     def partitions(self, stream: str) -> list[dict[str, Any]]:
         """`profiles` always; `events` only when event types are configured."""

@@ -17,12 +17,12 @@ from urllib.parse import urljoin
 
 from tap_profile_export.errors import ExportFailedError, ReaderError
 from tap_profile_export.exports import (
+    ExportCheck,
     ExportPart,
     ExportRunner,
     ExportSpec,
+    ExportStatus,
     InFlightExport,
-    Readiness,
-    RecreateExport,
     vendor_time,
 )
 from tap_profile_export.http import HttpClient, require_secure_download
@@ -42,6 +42,9 @@ REDIRECTS = (301, 302, 303, 307, 308)
 MAX_LINK_REFRESHES = 3
 KINDS = {"profiles": "attributes", "events": "events", "reachability_events": "reachability"}
 EXPORT_TYPES = {"attributes": "ATTRIBUTES", "events": "EVENTS", "reachability": "REACHABILITY"}
+#: Batch export statuses (`exports/view`); any other is still being prepared.
+STATUSES = {"SUCCESS": ExportStatus.READY, "ERROR": ExportStatus.FAILED,
+            "PENDING": ExportStatus.PENDING}
 
 
 class BatchAdapter:
@@ -80,28 +83,30 @@ class BatchAdapter:
             raise ExportFailedError(f"{spec.label}: Batch answered without an export id")
         return {"export_id": export_id, "vendor_created_at": vendor_time(response)}
 
-    def check(self, spec: ExportSpec, entry: InFlightExport) -> Readiness:
+    def check(self, spec: ExportSpec, entry: InFlightExport) -> ExportCheck:
         """One `exports/view` call."""
         if entry.handle.get("empty"):
-            return Readiness(True, "EMPTY", [])
+            return ExportCheck(ExportStatus.READY, "EMPTY", [])
         export_id = entry.export_id
         response = self.http.request("GET", f"{self._base}/exports/view",
                                      what=f"export {export_id} status", params={"id": export_id},
                                      accept=(404,))
         if response.status_code == 404:
-            raise RecreateExport(f"Batch no longer knows export {export_id} (HTTP 404)")
+            return ExportCheck(ExportStatus.GONE,
+                               f"Batch no longer knows export {export_id} (HTTP 404)")
         body = _json(response, spec.label)
         status = str(body.get("status") or "UNKNOWN").upper()
-        if status == "ERROR":
-            raise RecreateExport(f"Batch reports export {export_id} failed (status ERROR)")
-        if status != "SUCCESS":
-            return Readiness(False, status)
+        mapped = STATUSES.get(status, ExportStatus.RUNNING)
+        if mapped is ExportStatus.FAILED:
+            return ExportCheck(mapped, f"Batch reports export {export_id} failed (status {status})")
+        if mapped is not ExportStatus.READY:
+            return ExportCheck(mapped, status)
         files = sorted(body.get("files") or [], key=lambda f: int(f.get("part") or 0))
         total = len(files)
         parts = [ExportPart(key=str(f["id"]), label=f"part {f.get('part')}/{total} ({f['id']})",
                             size=f.get("size"), expected_bytes=_size(f.get("size")), ref=f)
                  for f in files]
-        return Readiness(True, status, parts)
+        return ExportCheck(ExportStatus.READY, status, parts)
 
     @contextmanager
     def open_part(self, spec: ExportSpec, entry: InFlightExport,
@@ -166,7 +171,7 @@ class BatchVendor:
             auth_headers=lambda: {"Authorization": f"Bearer {settings.api_key}",
                                   "X-Batch-Project": settings.project_key})
         self.adapter = BatchAdapter(settings, http)
-        self.runner = ExportRunner(self.adapter, tap_settings.poll, retry=tap_settings.retry)
+        self.runner = ExportRunner(self.adapter, retry=tap_settings.retry)
 
     def partitions(self, stream: str) -> list[dict[str, Any]]:
         """Batch feeds all three of its streams with one partition each."""

@@ -29,11 +29,12 @@ from tap_profile_export.errors import (
     TapProfileExportError,
 )
 from tap_profile_export.exports import (
+    ExportCheck,
     ExportPart,
     ExportRunner,
     ExportSpec,
+    ExportStatus,
     InFlightExport,
-    Readiness,
     RecreateExport,
 )
 from tap_profile_export.http import HttpClient, require_secure_download
@@ -114,11 +115,11 @@ class BrazeAdapter:
 
     # -- readiness -------------------------------------------------------------------------
 
-    def check(self, spec: ExportSpec, entry: InFlightExport) -> Readiness:
+    def check(self, spec: ExportSpec, entry: InFlightExport) -> ExportCheck:
         """Probe the signed URL without credentials (403/404: not ready)."""
         if spec.kind == "ids":
             chunks = _chunks(self.settings.external_ids)
-            return Readiness(True, "READY", [
+            return ExportCheck(ExportStatus.READY, "READY", [
                 ExportPart(key=f"chunk-{i}", label=f"ids chunk {i}/{len(chunks)}", ref=chunk)
                 for i, chunk in enumerate(chunks, 1)])
         response = self._probe(spec, entry)
@@ -133,11 +134,12 @@ class BrazeAdapter:
         if status in (403, 404):
             expired = "ExpiredToken" in text or "expired" in text.lower()
             if expired or entry.handle.get("was_ready"):
-                raise RecreateExport(f"Braze export {entry.export_id}: download link expired")
-            return Readiness(False, f"NOT_READY (HTTP {status})")
+                return ExportCheck(ExportStatus.GONE,
+                                   f"Braze export {entry.export_id}: download link expired")
+            return ExportCheck(ExportStatus.PENDING, f"NOT_READY (HTTP {status})")
         entry.handle["was_ready"] = True
-        return Readiness(True, "READY", [ExportPart(key="archive", label="archive",
-                                                    size=int(size) if size else None)])
+        return ExportCheck(ExportStatus.READY, "READY", [
+            ExportPart(key="archive", label="archive", size=int(size) if size else None)])
 
     def _probe(self, spec: ExportSpec, entry: InFlightExport) -> requests.Response:
         what = f"{spec.scope} export {entry.export_id} download"
@@ -292,7 +294,7 @@ class BrazeVendor:
                           retry=tap_settings.retry,
                           auth_headers=lambda: {"Authorization": f"Bearer {settings.api_key}"})
         self.adapter = BrazeAdapter(settings, http, tap_settings.temp_dir)
-        self.runner = ExportRunner(self.adapter, tap_settings.poll, retry=tap_settings.retry)
+        self.runner = ExportRunner(self.adapter, retry=tap_settings.retry)
 
     def scopes(self) -> list[str]:
         """`segment:<id>` per segment, then `global_control_group`, then `ids`."""
