@@ -21,6 +21,7 @@ from tap_profile_export.conform import RootConformer
 from tap_profile_export.errors import TapProfileExportError
 from tap_profile_export.exports import InFlightExport
 from tap_profile_export.settings import schema_default
+from tap_profile_export.vendors import sources as vendor_sources
 from tap_profile_export.windows import parse_rfc3339, to_rfc3339
 
 if TYPE_CHECKING:
@@ -36,9 +37,6 @@ REFERENCE_ENV = "TAP_PROFILE_EXPORT_REFERENCE"
 class ExportStream(Stream):
     """A stream fed by vendor exports; vendors decide partitions and plans."""
 
-    #: Vendors feeding this stream. Partition contexts hold only record columns (the SDK
-    #: copies them into records): `source`, or `export_scope` for the Braze-only stream.
-    sources: ClassVar[tuple[str, ...]] = ()
     #: A full snapshot per run: with `activate_version` on, its records carry the run's table
     #: version and ACTIVATE_VERSION follows once every partition was read (`_sync_records`).
     snapshot: ClassVar[bool] = False
@@ -60,6 +58,13 @@ class ExportStream(Stream):
             level = "RECURSIVE"
         if level in TypeConformanceLevel.__members__:
             self.TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel[level]
+
+    @property
+    def sources(self) -> tuple[str, ...]:
+        """Vendors feeding this stream (from the registry). Partition contexts hold only record
+        columns (the SDK copies them into records): `source`, or `export_scope` for a stream
+        only one vendor feeds."""
+        return vendor_sources(self.name)
 
     @property
     def export_tap(self) -> TapProfileExport:
@@ -231,7 +236,6 @@ class ProfilesStream(ExportStream):
     primary_keys: ClassVar[list[str]] = ["source", "profile_id"]
     replication_key = None
     schema = schemas.PROFILES
-    sources = ("batch", "apsis")
     snapshot = True
 
 
@@ -242,7 +246,6 @@ class EventsStream(ExportStream):
     primary_keys: ClassVar[list[str]] = ["source", "event_id"]
     replication_key = "timestamp"
     schema = schemas.EVENTS
-    sources = ("batch", "apsis")
 
 
 class ReachabilityEventsStream(ExportStream):
@@ -252,7 +255,6 @@ class ReachabilityEventsStream(ExportStream):
     primary_keys: ClassVar[list[str]] = ["event_id"]
     replication_key = "timestamp"
     schema = schemas.REACHABILITY_EVENTS
-    sources = ("batch",)
 
 
 class BrazeUsersStream(ExportStream):
@@ -262,7 +264,6 @@ class BrazeUsersStream(ExportStream):
     primary_keys: ClassVar[list[str]] = ["export_scope", "braze_id"]
     replication_key = None
     schema = schemas.BRAZE_USERS
-    sources = ("braze",)
     snapshot = True
 
 

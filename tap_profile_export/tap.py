@@ -29,6 +29,7 @@ from tap_profile_export.streams import (
     ProfilesStream,
     ReachabilityEventsStream,
 )
+from tap_profile_export.vendors import REGISTRY
 from tap_profile_export.vendors.base import Vendor
 from tap_profile_export.windows import to_rfc3339, utc_now
 from tap_profile_export.writer import BufferedMsgSpecWriter
@@ -39,7 +40,8 @@ SEQUENTIAL_ENV = "TAP_PROFILE_EXPORT_SEQUENTIAL"
 
 
 class TapProfileExport(Tap):
-    """Bulk profile exports from Batch.com, APSIS One and Braze as Singer streams."""
+    """Bulk profile exports (Batch.com, APSIS One, Braze: see `vendors.REGISTRY`) as Singer
+    streams."""
 
     name = "tap-profile-export"
     config_jsonschema = CONFIG_SCHEMA
@@ -84,20 +86,8 @@ class TapProfileExport(Tap):
                            "no bookmark moves past data that does not exist yet",
                            to_rfc3339(settings.end_date), to_rfc3339(now))
             settings = replace(settings, end_date=now)
-        vendors: dict[str, Vendor] = {}
-        if settings.batch:
-            from tap_profile_export.vendors.batch import BatchVendor
-
-            vendors["batch"] = BatchVendor(settings.batch, settings, now)
-        if settings.apsis:
-            from tap_profile_export.vendors.apsis import ApsisVendor
-
-            vendors["apsis"] = ApsisVendor(settings.apsis, settings, now)
-        if settings.braze:
-            from tap_profile_export.vendors.braze import BrazeVendor
-
-            vendors["braze"] = BrazeVendor(settings.braze, settings, now)
-        return vendors
+        return {name: REGISTRY[name].load()(block, settings, now)
+                for name, block in settings.vendors.items()}
 
     def discover_streams(self) -> list[Stream]:
         """The four streams; those whose vendors are not configured emit no records."""
@@ -108,12 +98,10 @@ class TapProfileExport(Tap):
     def coordinator(self) -> ExportCoordinator:
         """Creates every planned export at the start and waits for them together."""
         settings = self.settings
-        limits = {name: block.max_concurrent_exports
-                  for name, block in (("batch", settings.batch), ("apsis", settings.apsis),
-                                      ("braze", settings.braze)) if block}
+        limits = {name: REGISTRY[name].limit(block) for name, block in settings.vendors.items()}
 
-        def order(spec: ExportSpec) -> int:  # paced exports (APSIS events) last
-            return int(spec.vendor == "apsis" and spec.kind == "events")
+        def order(spec: ExportSpec) -> int:  # paced exports last: they would hold up the others
+            return int(REGISTRY[spec.vendor].paced(spec))
 
         runners = {name: vendor.runner for name, vendor in self.vendors.items()}
         return ExportCoordinator(settings.poll, runners, limits, order=order)

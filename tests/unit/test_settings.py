@@ -8,13 +8,13 @@ import pytest
 
 from tap_profile_export.errors import SettingError
 from tap_profile_export.settings import (
-    BRAZE_FIELDS,
     CONFIG_SCHEMA,
     PollSettings,
     RetrySettings,
     parse_settings,
     schema_default,
 )
+from tap_profile_export.vendors.braze.settings import BRAZE_FIELDS
 
 BATCH = {"api_key": "rest_k", "project_key": "project_p", "api_url": "https://api.batch.com",
          "identifiers": ["custom_id"], "attributes": []}

@@ -10,9 +10,11 @@ import pytest
 import requests_mock
 
 from tap_profile_export.exports import ExportSpec, InFlightExport
-from tap_profile_export.settings import BRAZE_FIELDS, parse_settings
-from tap_profile_export.vendors.batch import BatchVendor
-from tap_profile_export.vendors.braze import BrazeVendor, ids_digest
+from tap_profile_export.settings import parse_settings
+from tap_profile_export.vendors.batch.plan import BatchVendor
+from tap_profile_export.vendors.braze.client import ids_digest
+from tap_profile_export.vendors.braze.plan import BrazeVendor
+from tap_profile_export.vendors.braze.settings import BRAZE_FIELDS
 from tap_profile_export.windows import to_rfc3339
 
 BATCH = {"api_key": "rest_k", "project_key": "project_p", "api_url": "https://api.batch.com"}

@@ -11,10 +11,9 @@ from __future__ import annotations
 import hashlib
 import io
 import logging
-import re
 import shutil
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from typing import IO, Any, cast
@@ -31,7 +30,6 @@ from tap_profile_export.errors import (
 from tap_profile_export.exports import (
     ExportCheck,
     ExportPart,
-    ExportRunner,
     ExportSpec,
     ExportStatus,
     InFlightExport,
@@ -40,9 +38,9 @@ from tap_profile_export.exports import (
 from tap_profile_export.http import HttpClient, require_secure_download
 from tap_profile_export.progress import human_bytes
 from tap_profile_export.readers import iter_archive_records
-from tap_profile_export.schemas import BRAZE_USERS
 from tap_profile_export.seen import SeenIds
-from tap_profile_export.settings import BrazeSettings, TapSettings
+from tap_profile_export.vendors.braze.records import map_user
+from tap_profile_export.vendors.braze.settings import BrazeSettings
 from tap_profile_export.windows import parse_rfc3339
 
 LOGGER = logging.getLogger("tap_profile_export.braze")
@@ -51,10 +49,7 @@ LINK_LIFETIME = timedelta(hours=4)
 LINK_MARGIN = timedelta(minutes=30)
 SPOOL_CHUNK = 1 << 20
 DISK_MARGIN_BYTES = 64 << 20
-_BRAZE_TIME = re.compile(r"^(\d{4}-\d{2}-\d{2}) (\d{2}:\d{2}:\d{2}(?:\.\d+)?) UTC$")
-TIMESTAMP_FIELDS = ("created_at", "push_opted_in_at", "uninstalled_at")
-#: User fields with a column of their own; any other field is kept in `extra`.
-KNOWN_FIELDS = frozenset(BRAZE_USERS["properties"]) - {"export_scope", "exported_at", "extra"}
+
 ENDPOINTS = {"segment": "/users/export/segment",
              "global_control_group": "/users/export/global_control_group"}
 
@@ -240,28 +235,6 @@ class BrazeAdapter:
         return None
 
 
-def braze_time(value: object) -> object:
-    """`2020-07-10 15:00:00.000 UTC` → `2020-07-10T15:00:00.000Z`; other values unchanged."""
-    if isinstance(value, str):
-        match = _BRAZE_TIME.match(value)
-        if match:
-            return f"{match.group(1)}T{match.group(2)}Z"
-    return value
-
-
-def map_user(user: Mapping[str, Any], scope: str, exported_at: str) -> dict[str, Any]:
-    """A Braze user object → `braze_users` record (unknown fields kept in `extra`)."""
-    record = dict(user)
-    unknown = record.keys() - KNOWN_FIELDS
-    record["extra"] = {name: record.pop(name) for name in unknown} if unknown else None
-    for name in TIMESTAMP_FIELDS:
-        value = record.get(name)
-        if value is not None:
-            record[name] = braze_time(value)
-    record["export_scope"] = scope
-    record["exported_at"] = exported_at
-    return record
-
 
 def _json(response: requests.Response, label: str) -> dict[str, Any]:
     try:
@@ -280,46 +253,3 @@ def ids_digest(ids: tuple[str, ...]) -> str:
 
 def _chunks(ids: tuple[str, ...]) -> list[list[str]]:
     return [list(ids[i:i + IDS_CHUNK]) for i in range(0, len(ids), IDS_CHUNK)]
-
-
-class BrazeVendor:
-    """Plans one export per scope: each segment, the control group, the ids list."""
-
-    name = "braze"
-
-    def __init__(self, settings: BrazeSettings, tap_settings: TapSettings, now: datetime) -> None:
-        self.settings = settings
-        http = HttpClient(vendor="braze", api_url=settings.rest_endpoint,
-                          timeout=tap_settings.http_timeout,
-                          retry=tap_settings.retry,
-                          auth_headers=lambda: {"Authorization": f"Bearer {settings.api_key}"})
-        self.adapter = BrazeAdapter(settings, http, tap_settings.temp_dir)
-        self.runner = ExportRunner(self.adapter, retry=tap_settings.retry)
-
-    def scopes(self) -> list[str]:
-        """`segment:<id>` per segment, then `global_control_group`, then `ids`."""
-        scopes = [f"segment:{s}" for s in self.settings.segment_ids]
-        if self.settings.global_control_group:
-            scopes.append("global_control_group")
-        if self.settings.external_ids:
-            scopes.append("ids")
-        return scopes
-
-    def partitions(self, stream: str) -> list[dict[str, Any]]:
-        """One `braze_users` partition per scope."""
-        if stream != "braze_users":
-            return []
-        return [{"export_scope": scope} for scope in self.scopes()]
-
-    def plan(self, stream: str, context: Mapping[str, Any], bookmark: datetime | None,
-             exports: Mapping[str, Any]) -> list[ExportSpec]:
-        """One export for the partition's scope."""
-        scope = str(context["export_scope"])
-        kind = scope.split(":", 1)[0]
-        return [ExportSpec("braze", stream, kind, scope=scope)]
-
-    def close(self) -> None:
-        """Close the HTTP session."""
-        self.adapter.http.close()
-
-
