@@ -247,6 +247,11 @@ def _check_layout(archive: zipfile.ZipFile, stream: IO[bytes], source: str) -> N
                                       f"where the archive says (offset {info.header_offset})")
         name_length = int.from_bytes(header[26:28], "little")
         extra_length = int.from_bytes(header[28:30], "little")
+        if stream.read(name_length) != _zip_name_bytes(info):
+            # A directory entry whose name was corrupted (say into a "directory") would
+            # otherwise be skipped without its users being read.
+            raise ReaderError(source, f"corrupt ZIP directory: member {info.filename!r} is "
+                                      f"named differently in its own header")
         position = info.header_offset + 30 + name_length + extra_length + info.compress_size
         if info.flag_bits & 0x08:  # a data descriptor follows the data
             stream.seek(position)
@@ -258,3 +263,9 @@ def _check_layout(archive: zipfile.ZipFile, stream: IO[bytes], source: str) -> N
         raise ReaderError(source, f"corrupt ZIP directory: {archive.start_dir - position} bytes "
                                   f"between the last member and the directory are unaccounted "
                                   f"for (a member is missing from the directory)")
+
+
+def _zip_name_bytes(info: zipfile.ZipInfo) -> bytes:
+    """A member's name as its local header stores it (UTF-8 when flagged, else CP437)."""
+    return info.orig_filename.encode("utf-8" if info.flag_bits & 0x800 else "cp437",
+                                     errors="surrogateescape")

@@ -97,6 +97,13 @@ SMALL = [{"id": 0, "name": "", "nested": {}}] * 2
 @example(SMALL, 177, 97)
 # A flipped compression-method bit makes a member "bzip2": its decoder raised a raw OSError.
 @example([{"id": 1, "name": "ab", "nested": {"x": 2}}] * 3, 159, 4)
+# A flipped bit turned member "b.txt" into directory "b.tx/" in the central directory: it was
+# skipped as a directory and its users silently lost (a fuzz run with 20,000 examples).
+@example([{"id": 1002, "name": "000\x1f\x1e0\"\x1d\x1c\x0f\u0800\U00010000", "nested": {}},
+          {"nested": {"": 0}, "name": "", "id": 0},
+          {"nested": {}, "id": 30020, "name": "000\x1f\x1e0\"\x1d\x1c\x0e\u0800\U00010000"},
+          {"name": "\x1b\x9c", "id": 13759606,
+           "nested": {"": -11784, "1003": 18289805, "010\x0f\u08a3": 2912}}], 241234, 91)
 def test_corrupted_zip_gives_all_records_or_an_error(records: list[dict], position: int,
                                                      xor: int) -> None:
     data = bytearray(_zip(records))

@@ -50,7 +50,7 @@ def test_batch_bodies_carry_only_configured_lists(batch: dict[str, Any],
 
 def test_batch_clamps_from_when_the_export_is_created_not_when_planned(
         caplog: pytest.LogCaptureFixture) -> None:
-    # No late-event overlap: the planned `from` is the bookmark itself.
+    # No late-event overlap here: the planned `from` is the bookmark itself.
     vendor = batch_vendor(identifiers=["custom_id"], lookback_minutes=0)
     bookmark = NOW - timedelta(days=90) + timedelta(hours=1, minutes=30)  # fine when planned
     (spec,) = vendor.plan("events", {"source": "batch"}, bookmark, {})
