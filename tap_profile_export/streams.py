@@ -25,8 +25,10 @@ from tap_profile_export.vendors import sources as vendor_sources
 from tap_profile_export.windows import parse_rfc3339, to_rfc3339
 
 if TYPE_CHECKING:
+    from singer_sdk import Tap
+
     from tap_profile_export.exports import ExportSpec
-    from tap_profile_export.tap import TapProfileExport
+    from tap_profile_export.session import SyncSession
     from tap_profile_export.vendors.base import Vendor
 
 LOGGER = logging.getLogger("tap_profile_export.streams")
@@ -41,8 +43,10 @@ class ExportStream(Stream):
     #: version and ACTIVATE_VERSION follows once every partition was read (`_sync_records`).
     snapshot: ClassVar[bool] = False
 
-    def __init__(self, tap: TapProfileExport) -> None:
+    def __init__(self, tap: Tap, session: SyncSession) -> None:
         super().__init__(tap)
+        #: The sync this stream is part of: vendors, plan, checkpoints, failures.
+        self.session = session
         #: Partitions of this run read completely, and those that failed (snapshots).
         self._complete: set[str] = set()
         self._failed: list[str] = []
@@ -66,13 +70,8 @@ class ExportStream(Stream):
         only one vendor feeds."""
         return vendor_sources(self.name)
 
-    @property
-    def export_tap(self) -> TapProfileExport:
-        """The tap, typed."""
-        return self._tap  # type: ignore[return-value]
-
     def _vendors(self) -> Iterable[Vendor]:
-        vendors = self.export_tap.vendors
+        vendors = self.session.vendors
         return [vendors[name] for name in self.sources if name in vendors]
 
     @property
@@ -154,7 +153,7 @@ class ExportStream(Stream):
         if self.activation == "all_sources":
             found += [f"source {name} is not configured in this run (activate_version="
                       f"all_sources: the table may hold its rows)"
-                      for name in self.sources if name not in self.export_tap.vendors]
+                      for name in self.sources if name not in self.session.vendors]
         partitions = self.partitions or []
         if not partitions:
             found.append("no source configured")
@@ -167,12 +166,12 @@ class ExportStream(Stream):
 
     def checkpoint(self) -> None:
         """Emit a STATE message now (the SDK would wait for the end of the stream)."""
-        self.export_tap.checkpoint()
+        self.session.checkpoint()
 
     def plan_partition(self, context: Mapping[str, Any]) -> tuple[Vendor, dict[str, Any],
                                                                   list[ExportSpec]]:
         """The partition's vendor, its state dict, and the exports it needs, in order."""
-        vendor = self.export_tap.vendors[context.get("source") or self.sources[0]]
+        vendor = self.session.vendors[context.get("source") or self.sources[0]]
         state = self.get_context_state(context)
         exports: dict[str, Any] = state.setdefault("exports", {})
         bookmark = state.get("replication_key_value") if self.replication_key else None
@@ -188,7 +187,7 @@ class ExportStream(Stream):
         """
         if not context:
             return
-        self.export_tap.prepare_exports()
+        self.session.prepare()
         _, state, plan = self.plan_partition(context)
         exports = state["exports"]
         for stale in set(exports) - {spec.key for spec in plan}:
@@ -199,7 +198,7 @@ class ExportStream(Stream):
             LOGGER.info("%s %s: nothing to export", self.name, dict(context))
         try:
             for spec in plan:
-                yield from self.export_tap.coordinator.run(spec, exports, self.checkpoint)
+                yield from self.session.coordinator.run(spec, exports, self.checkpoint)
                 saved = exports.pop(spec.key, None)
                 entry = InFlightExport.from_json(saved) if saved else None
                 if self.replication_key and spec.window:
@@ -209,7 +208,7 @@ class ExportStream(Stream):
                 self._complete.add(_partition_key(context))
         except TapProfileExportError as exc:
             LOGGER.error("%s %s: %s", self.name, dict(context), exc)
-            self.export_tap.failures.append(str(exc))
+            self.session.failures.append(str(exc))
             self._failed.append(_partition_key(context))
         finally:
             if not exports:

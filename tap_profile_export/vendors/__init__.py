@@ -12,7 +12,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from singer_sdk import typing as th
 
@@ -20,13 +20,6 @@ from tap_profile_export.checks import block_schema
 from tap_profile_export.vendors.apsis import settings as apsis
 from tap_profile_export.vendors.batch import settings as batch
 from tap_profile_export.vendors.braze import settings as braze
-
-if TYPE_CHECKING:
-    from tap_profile_export.exports.model import ExportSpec
-
-
-def _never(spec: ExportSpec) -> bool:
-    return False
 
 
 @dataclass(frozen=True)
@@ -43,8 +36,8 @@ class VendorEntry:
     vendor: str
     #: Streams it can feed (as a partition each); in registry order within a stream.
     streams: tuple[str, ...]
-    #: Exports paced by the vendor (created last, so they do not hold up the others).
-    paced: Callable[[ExportSpec], bool] = _never
+    #: Kinds of export the vendor paces (created last, so they do not hold up the others).
+    paced: frozenset[str] = frozenset()
 
     @property
     def name(self) -> str:
@@ -73,7 +66,7 @@ REGISTRY: dict[str, VendorEntry] = {
     "batch": VendorEntry(batch.BLOCK, batch.parse, f"{__name__}.batch.plan:BatchVendor",
                          streams=("profiles", "events", "reachability_events")),
     "apsis": VendorEntry(apsis.BLOCK, apsis.parse, f"{__name__}.apsis.plan:ApsisVendor",
-                         streams=("profiles", "events"), paced=lambda spec: spec.kind == "events"),
+                         streams=("profiles", "events"), paced=frozenset({"events"})),
     "braze": VendorEntry(braze.BLOCK, braze.parse, f"{__name__}.braze.plan:BrazeVendor",
                          streams=("braze_users",)),
 }
