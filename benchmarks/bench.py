@@ -1,13 +1,29 @@
-"""Benchmark: the real tap CLI against the sandbox on large synthetic exports.
+"""Benchmark: the real tap CLI against the sandbox on large synthetic exports, and the whole
+pipeline into PostgreSQL.
 
-    python benchmarks/bench.py [--big] [--only batch,apsis,braze] [--no-write]
+    python benchmarks/bench.py [--big] [--quick] [--only batch,apsis,braze] [--no-write]
+                               [--e2e batch,braze] [--pipelinewise]
 
 Per vendor it generates a large export through the sandbox's own generators (default ~200 MB
 of uncompressed JSON each; `--big` ~1 GB), runs `tap-profile-export` with stdout to /dev/null
 and measures wall time and peak RSS of that process, then adds two reference rows on the same
 files: the SDK's defaults (default writer, full type conformance) and the parse-only ceiling
 (decompress + parse, no Singer output). A last row compares waiting for exports together with
-waiting one after another. Prints one table and writes it to BENCHMARKS.md.
+waiting one after another.
+
+End to end (`--e2e`, default Batch events and Braze users, on a smaller data set than the tap
+rows: the loaders are 10-50x slower than the tap): one embedded PostgreSQL started by the
+bench, then on the same export, in one run: the tap alone (stdout to a pipe that counts), tap →
+meltanolabs-target-postgres with the loader's defaults, with each setting of `meltano.yml` added
+in turn, with the shipped config (`meltano.yml`), BATCH messages end to end, and a bare
+PostgreSQL `COPY` of the same rows (the practical limit). Rows are counted in PostgreSQL and
+must equal the records the tap emitted. The loader is the one `meltano install` builds
+(`make bench` installs it). Tap and target are piped together exactly as `meltano run` does.
+
+Peak RSS is that of each process itself: every command is started through
+`scripts/peak_rss.py`, a small launcher (a child started straight from this process would
+report this process's high-water mark; see the baseline rows). Prints the tables and writes
+them to BENCHMARKS.md.
 """
 
 from __future__ import annotations
@@ -28,14 +44,27 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import pipeline  # noqa: E402  (benchmarks/pipeline.py, next to this file)
+
 from sandbox import Sandbox  # noqa: E402
-from tap_profile_export.readers import CountingReader, iter_object_items, iter_records  # noqa: E402
-from tap_profile_export.vendors.braze import _iter_archive  # noqa: E402
+from tap_profile_export.readers import (  # noqa: E402
+    CountingReader,
+    iter_archive_records,
+    iter_object_items,
+    iter_records,
+)
 from tap_profile_export.windows import to_rfc3339  # noqa: E402
 
 TAP = str(Path(sys.executable).parent / "tap-profile-export")
+LAUNCHER = ROOT / "scripts" / "peak_rss.py"
+TARGET_POSTGRES = ROOT / ".meltano" / "loaders" / "target-postgres" / "venv" / "bin" / \
+    "target-postgres"
+PIPELINEWISE = ROOT / ".venv-bench" / "pipelinewise" / "bin" / "target-postgres"
 # Records per ~200 MB of uncompressed JSON, measured on the sandbox's generators.
-SIZES = {"batch": 740_000, "apsis": 560_000, "braze": 262_000}
+SIZES = {"batch": 740_000, "apsis": 560_000, "braze": 285_000}
+# End to end (sandbox units as in SIZES): ~16 MB of Batch events (60,000), ~35 MB of Braze
+# users (~30,000 records), ~22 MB of APSIS profiles; `--quick` a fifth of that.
+E2E_SIZES = {"batch": 60_000, "apsis": 60_000, "braze": 45_000}
 
 
 @dataclass
@@ -83,24 +112,56 @@ def configure(sb: Sandbox, vendor: str, scale: float) -> dict[str, Any]:
     return config
 
 
-def run_tap(config: dict[str, Any], env: dict[str, str]) -> tuple[float, float, int]:
-    """(seconds, peak RSS MiB, records) of one CLI run with stdout to a counting pipe."""
-    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as handle:
-        json.dump(config, handle)
-    started = time.perf_counter()
-    proc = subprocess.Popen([TAP, "--config", handle.name], stdout=subprocess.PIPE,
-                            stderr=subprocess.DEVNULL, env={**os.environ, **env})
-    records = 0
-    assert proc.stdout is not None
-    for line in proc.stdout:
-        if line.startswith(b'{"type":"RECORD"') or line.startswith(b'{"type": "RECORD"'):
-            records += 1
-    _, status, usage = os.wait4(proc.pid, 0)
-    seconds = time.perf_counter() - started
-    os.unlink(handle.name)
+def launched(command: list[str], result: Path) -> list[str]:
+    """`command` started through the peak-RSS launcher (writes `<KiB> <status>` to result)."""
+    return [sys.executable, "-I", "-S", str(LAUNCHER), str(result), *command]
+
+
+def launcher_result(result: Path) -> tuple[float, int]:
+    """(peak RSS MiB, exit status) written by the launcher."""
+    kib, status = result.read_text().split()
+    return int(kib) / 1024, int(status)
+
+
+def run_tap(config: dict[str, Any], env: dict[str, str],
+            keep: Path | None = None) -> tuple[float, float, int]:
+    """(seconds, peak RSS MiB, records) of one CLI run with stdout to a counting pipe
+    (RECORD lines also written to `keep` when given)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        config_path, result = Path(tmp) / "config.json", Path(tmp) / "rss"
+        config_path.write_text(json.dumps(config))
+        started = time.perf_counter()
+        proc = subprocess.Popen(launched([TAP, "--config", str(config_path)], result),
+                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                env={**os.environ, **env})
+        records = 0
+        assert proc.stdout is not None
+        with keep.open("wb") if keep else open(os.devnull, "wb") as kept:
+            for line in proc.stdout:
+                if line.startswith(b'{"type":"RECORD"') or line.startswith(b'{"type": "RECORD"'):
+                    records += 1
+                    if keep:
+                        kept.write(line)
+        proc.wait()
+        seconds = time.perf_counter() - started
+        rss, status = launcher_result(result)
     if status != 0:
         raise SystemExit(f"tap failed (status {status}) for {config.keys()}")
-    return seconds, usage.ru_maxrss / 1024, records
+    return seconds, rss, records
+
+
+def baseline_rows() -> list[str]:
+    """What a trivial command reports: through the launcher, and started straight from this
+    (by now large) process, which is what an inherited high-water mark looks like."""
+    with tempfile.TemporaryDirectory() as tmp:
+        result = Path(tmp) / "rss"
+        subprocess.run(launched(["true"], result), check=True)
+        through, _ = launcher_result(result)
+    proc = subprocess.Popen(["true"])
+    _, _, usage = os.wait4(proc.pid, 0)
+    return [f"- peak RSS baseline: `true` through the launcher = {through:.0f} MiB (the floor "
+            f"of every RSS figure here); `true` started straight from the bench process = "
+            f"{usage.ru_maxrss / 1024:.0f} MiB (the bench's own high-water mark, inherited)"]
 
 
 def parse_only(vendor: str, cache: Path) -> tuple[float, int, float]:
@@ -119,7 +180,7 @@ def parse_only(vendor: str, cache: Path) -> tuple[float, int, float]:
                 counter = CountingReader(raw)
                 records += sum(1 for _ in iter_object_items(counter, path.name, "profiles"))
             elif vendor == "braze":
-                records += sum(1 for _ in _iter_archive(raw, path.name))
+                records += sum(1 for _ in iter_archive_records(raw, path.name))
             else:
                 records += sum(1 for _ in iter_records(raw, path.name))
     seconds = time.perf_counter() - started
@@ -142,19 +203,21 @@ def _uncompressed_size(vendor: str, path: Path) -> int:
     return total
 
 
-def batch_messages_row(label: str, config: dict[str, Any], megabytes: float) -> Row:
+def batch_messages_row(label: str, config: dict[str, Any], megabytes: float,
+                       batch_size: int) -> Row:
     """The same export with Singer BATCH messages (jsonl.gz files) instead of RECORDs."""
     import gzip
 
     with tempfile.TemporaryDirectory() as root:
         batch_config = {"encoding": {"format": "jsonl", "compression": "gzip"},
-                        "storage": {"root": f"file://{root}"}, "batch_size": 100_000}
+                        "storage": {"root": f"file://{root}"}, "batch_size": batch_size}
         seconds, rss, _ = run_tap({**config, "batch_config": batch_config}, {})
         records = 0
         for path in Path(root).rglob("*.gz"):
             with gzip.open(path, "rb") as handle:
                 records += sum(1 for _ in handle)
-    return Row(f"{label}: tap, BATCH messages (jsonl.gz)", records, megabytes, seconds, rss)
+    return Row(f"{label}: tap, BATCH messages (jsonl.gz, batch_size {batch_size:,})", records,
+               megabytes, seconds, rss)
 
 
 def vendor_rows(vendor: str, scale: float, quick: bool = False) -> list[Row]:
@@ -169,10 +232,11 @@ def vendor_rows(vendor: str, scale: float, quick: bool = False) -> list[Row]:
         parse_seconds, parse_records, megabytes = parse_only(vendor, sb.cache_dir)
         seconds, rss, records = run_tap(config, {})
         rows.append(Row(f"{label}: tap, default settings", records, megabytes, seconds, rss))
+        if vendor in ("batch", "braze"):  # the SDK's default batch_size, and a large one
+            rows += [batch_messages_row(label, config, megabytes, size)
+                     for size in (10_000, 100_000)]
         if quick:
             return rows
-        if vendor == "batch":
-            rows.append(batch_messages_row(label, config, megabytes))
         no_conform = {**config, "type_conformance": "none"}
         seconds, rss, records = run_tap(no_conform, {})
         rows.append(Row(f"{label}: tap, type_conformance=none", records, megabytes, seconds,
@@ -224,8 +288,42 @@ def machine() -> str:
             f"{platform.system()} {platform.release()}")
 
 
+def conditions() -> str:
+    """Commit, date, machine and load: what a reader needs to weigh the numbers."""
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True,
+                              check=False).stdout.strip()
+
+    commit = git("rev-parse", "--short", "HEAD") or "unknown"
+    dirty = [line for line in git("status", "--porcelain", "--untracked-files=no").splitlines()
+             if not line.endswith("BENCHMARKS.md")]
+    load = " / ".join(f"{x:.1f}" for x in os.getloadavg())
+    return (f"commit {commit}{' + uncommitted changes' if dirty else ''}, "
+            f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; machine: {machine()}; "
+            f"load average (1/5/15 min) at the start: {load}")
+
+
+def write_section(key: str, title: str, body: str) -> None:
+    """Replace (or append) one generated section of BENCHMARKS.md."""
+    path = ROOT / "BENCHMARKS.md"
+    text = path.read_text() if path.exists() else ""
+    if not text.startswith("# Benchmarks"):
+        text = ("# Benchmarks\n\nGenerated by `benchmarks/bench.py`: `make bench` writes the "
+                "first section, `python benchmarks/bench.py --big --quick --only batch,braze` "
+                "the second (each notes its commit and the machine's load). Do not edit by "
+                "hand.\n")
+    begin, end = f"<!-- bench:{key}:begin -->", f"<!-- bench:{key}:end -->"
+    block = f"{begin}\n## {title}\n\n{body}\n{end}"
+    if begin in text and end in text:
+        head, rest = text.split(begin, 1)
+        text = head + block + rest.split(end, 1)[1]
+    else:
+        text = text.rstrip("\n") + "\n\n" + block + "\n"
+    path.write_text(text)
+
+
 def main() -> int:
-    """Run everything, print the table, write BENCHMARKS.md."""
+    """Run everything, print the tables, write BENCHMARKS.md."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--big", action="store_true", help="~1 GB per vendor instead of 200 MB")
     parser.add_argument("--scale", type=float, help="size multiplier (1 = ~200 MB)")
@@ -233,42 +331,76 @@ def main() -> int:
     parser.add_argument("--ready-after-seconds", type=float, default=4.0)
     parser.add_argument("--no-write", action="store_true")
     parser.add_argument("--quick", action="store_true",
-                        help="only the default-settings row per vendor (memory flatness checks)")
+                        help="only the default-settings and BATCH rows per vendor (memory "
+                             "checks) and the main end-to-end rows on a fifth of their data; "
+                             "writes BENCHMARKS.md only with --big")
+    parser.add_argument("--e2e", help="vendors for the end-to-end rows ('' for none; default "
+                                      "batch,braze, none with --big)")
+    parser.add_argument("--pipelinewise", action="store_true",
+                        help="add a pipelinewise-target-postgres row (installed on first use "
+                             "into .venv-bench/)")
     args = parser.parse_args()
+    # Installed packages normally have their bytecode cached; with PYTHONDONTWRITEBYTECODE set
+    # (as in some CI and sandbox shells) every tap and loader start recompiles SQLAlchemy, the
+    # SDK, … (~2-3 s of CPU per process here), which is not what users pay.
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
     scale = args.scale or (5.0 if args.big else 1.0)
+    e2e_vendors = args.e2e if args.e2e is not None else ("" if args.big else "batch,braze")
+    started = conditions()
     rows: list[Row] = []
-    for vendor in args.only.split(","):
+    for vendor in [v for v in args.only.split(",") if v]:
         print(f"… {vendor}", file=sys.stderr, flush=True)
         rows += vendor_rows(vendor, scale, args.quick)
-    if args.quick:
-        for row in rows:
-            print(" | ".join(row.cells()))
-        return 0
-    print("… concurrent waiting", file=sys.stderr, flush=True)
-    rows += concurrency_rows(args.ready_after_seconds)
+    e2e: list[pipeline.E2ERow] = []
+    for vendor in [v for v in e2e_vendors.split(",") if v]:
+        print(f"… {vendor} end to end", file=sys.stderr, flush=True)
+        size = E2E_SIZES[vendor] // (5 if args.quick else 1)
+        e2e += pipeline.vendor_e2e_rows(vendor, size, ladder=not args.quick,
+                                        pipelinewise=args.pipelinewise)
+    if rows and not args.quick:
+        print("… concurrent waiting", file=sys.stderr, flush=True)
+        rows += concurrency_rows(args.ready_after_seconds)
     header = ["run", "records", "MB", "seconds", "records/s", "MB/s", "peak RSS MiB"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(r.cells()) + " |" for r in rows]
-    ratios = []
-    per_vendor = [r for r in rows[:-2] if "BATCH messages" not in r.name]
-    for index in range(0, len(per_vendor), 4):
-        tap, _, sdk, ceiling = per_vendor[index:index + 4]
-        ratios.append(f"- {tap.name.split(':')[0]}: tap / SDK defaults = "
-                      f"{sdk.seconds / tap.seconds:.2f}x, tap / parse-only ceiling = "
-                      f"{(tap.records / tap.seconds) / (ceiling.records / ceiling.seconds):.2f}")
-    together, sequential = rows[-2], rows[-1]
-    ratios.append(f"- waiting together: {together.seconds:.1f}s vs one after another "
-                  f"{sequential.seconds:.1f}s ({sequential.seconds / together.seconds:.1f}x "
-                  f"faster; slowest single export is ready after "
-                  f"{args.ready_after_seconds:.0f}s)")
-    text = "\n".join([*lines, "", *ratios])
+    notes = []
+    if not args.quick and rows:
+        per_vendor = [r for r in rows[:-2] if "BATCH messages" not in r.name]
+        for index in range(0, len(per_vendor), 4):
+            tap, _, sdk, ceiling = per_vendor[index:index + 4]
+            notes.append(f"- {tap.name.split(':')[0]}: tap / SDK defaults = "
+                         f"{sdk.seconds / tap.seconds:.2f}x, tap / parse-only ceiling = "
+                         f"{(tap.records / tap.seconds) / (ceiling.records / ceiling.seconds):.2f}")
+        together, sequential = rows[-2], rows[-1]
+        notes.append(f"- waiting together: {together.seconds:.1f}s vs one after another "
+                     f"{sequential.seconds:.1f}s ({sequential.seconds / together.seconds:.1f}x "
+                     f"faster; slowest single export is ready after "
+                     f"{args.ready_after_seconds:.0f}s)")
+    parts = []
+    if rows:
+        parts += [f"Tap alone, scale {scale:g} (1 = ~200 MB of uncompressed JSON per vendor). "
+                  "MB = 10^6 bytes of uncompressed JSON; seconds = wall time of the whole CLI "
+                  "process; peak RSS of the tap process itself.", "", *lines, "", *notes]
+    if e2e:
+        sizes = ", ".join(f"{v} {E2E_SIZES[v] // (5 if args.quick else 1):,} sandbox units"
+                          for v in e2e_vendors.split(",") if v)
+        parts += ["", "### End to end into PostgreSQL (embedded, started by the bench)", "",
+                  f"A smaller data set than the tap rows ({sizes}; the loaders are 10-50x "
+                  "slower than the tap). rows/s = records emitted / wall time of the whole "
+                  "pipeline (tap start to target exit); rows counted in PostgreSQL after each "
+                  "load. Tap and target are joined by a pipe as `meltano run` joins them; "
+                  "the target is meltano.yml's (`meltano install`).", "",
+                  *pipeline.table(e2e), "", *pipeline.ratios(e2e)]
+    parts += [*baseline_rows(), f"- conditions: {started}; load average at the end: "
+              f"{' / '.join(f'{x:.1f}' for x in os.getloadavg())}"]
+    text = "\n".join(parts)
     print(text)
-    if not args.no_write:
-        scale_note = f"scale {scale:g} (1 = ~200 MB of uncompressed JSON per vendor)"
-        (ROOT / "BENCHMARKS.md").write_text(
-            f"# Benchmarks\n\n`make bench` ({scale_note}), {time.strftime('%Y-%m-%d')}.\n\n"
-            f"Machine: {machine()}.\n\nMB = 10^6 bytes of uncompressed JSON; seconds = wall "
-            f"time of the whole CLI process; peak RSS of the tap process.\n\n{text}\n")
+    if not args.no_write and (not args.quick or args.big):
+        command = "python benchmarks/bench.py " + " ".join(sys.argv[1:])
+        if args.big:
+            write_section("big", f"~1 GB per vendor: memory (`{command.strip()}`)", text)
+        else:
+            write_section("main", f"`make bench` (`{command.strip()}`)", text)
     return 0
 
 

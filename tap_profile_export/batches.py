@@ -1,0 +1,74 @@
+"""Singer BATCH files written as records are read: memory does not grow with `batch_size`.
+
+The SDK's JSONL batcher (`singer_sdk.batch.lazy_chunked_generator`) collects a whole batch in a
+list before writing its file: at `batch_size` 100,000 the tap peaked at 363 MiB on Batch events
+and 1.1 GiB on Braze users (200 MB exports). Here each record is encoded and compressed into
+the open batch file as soon as the stream yields it, so the tap keeps at most one record and a
+1 MiB buffer.
+
+Checkpoint rule (what makes the STATE after a BATCH message exact): a batch's file is closed
+and announced right after its `batch_size`-th record, *before* the next record is requested.
+The record generator is suspended at that moment, so the stream state the SDK writes after the
+BATCH message covers exactly the records in files already announced; state that moves when the
+generator resumes (a part or window finished) is written only after the next batch.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable, Iterator
+from typing import IO, Any, cast
+from uuid import uuid4
+
+from isal import igzip
+from singer_sdk.contrib.msgspec import encoder
+from singer_sdk.helpers._batch import BatchConfig
+
+#: Encoded lines are handed to the compressor in chunks of about this size.
+WRITE_BYTES = 1 << 20
+#: isal's level 1 (of 0-3). On 40 MB of sandbox Braze users: ~900 MB/s against 16 MB/s for the
+#: SDK's `gzip` level 9, files ~35% larger (2.2 vs 1.6 MB).
+GZIP_LEVEL = 1
+
+
+def write_jsonl_batches(records: Iterable[dict[str, Any]], batch_config: BatchConfig,
+                        name: str) -> Iterator[list[str]]:
+    """Write `records` into JSONL batch files of `batch_size` records; yield each manifest.
+
+    Files are named like the SDK's (`<prefix><name>-<uuid>-<n>.json.gz`) and written through
+    the batch config's storage (local paths or any fsspec URL). `compression: gzip` gives
+    gzip files (what the SDK always writes); no compression gives plain `.jsonl`, which SDK
+    targets read as well. A stream without records writes no file.
+    """
+    storage = batch_config.storage
+    gzip = batch_config.encoding.compression == "gzip"
+    suffix = ".json.gz" if gzip else ".jsonl"
+    stem = f"{storage.prefix or ''}{name}-{uuid4()}"
+    rest = max(1, batch_config.batch_size) - 1
+    iterator = iter(records)
+    for index, first in enumerate(iterator, start=1):
+        filename = f"{stem}-{index}{suffix}"
+        with storage.open(filename, "wb") as raw:
+            out = cast("IO[bytes]", igzip.IGzipFile(fileobj=raw, mode="wb",
+                                                    compresslevel=GZIP_LEVEL) if gzip else raw)
+            try:
+                _write_lines(out, itertools.chain((first,), itertools.islice(iterator, rest)))
+            finally:
+                if gzip:
+                    out.close()
+        # Announced before the generator is asked for the next record (see the module doc).
+        yield [storage.get_url(filename)]
+
+
+def _write_lines(out: IO[bytes], records: Iterable[dict[str, Any]]) -> None:
+    buffer = bytearray()
+    line = bytearray()
+    for record in records:
+        encoder.encode_into(record, line)
+        buffer += line
+        buffer += b"\n"
+        if len(buffer) >= WRITE_BYTES:
+            out.write(buffer)
+            buffer.clear()
+    if buffer:
+        out.write(buffer)
