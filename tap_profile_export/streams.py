@@ -4,16 +4,12 @@ export lifecycle of the partition's vendor, and bookmarks move per fully-read wi
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Generator, Iterable, Iterator, Mapping
 from datetime import datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from singer_sdk import Stream
-from singer_sdk.helpers._batch import BaseBatchFileEncoding, BatchConfig
-from singer_sdk.helpers._typing import conform_record_data_types
-from singer_sdk.helpers._util import utc_now
 from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.singerlib import RecordMessage
 
@@ -22,6 +18,12 @@ from tap_profile_export.batches import write_jsonl_batches
 from tap_profile_export.conform import RootConformer
 from tap_profile_export.errors import TapProfileExportError
 from tap_profile_export.exports import InFlightExport
+from tap_profile_export.sdk_private import (
+    BaseBatchFileEncoding,
+    BatchConfig,
+    conform_record_data_types,
+    utc_now,
+)
 from tap_profile_export.settings import schema_default
 from tap_profile_export.vendors import sources as vendor_sources
 from tap_profile_export.windows import parse_rfc3339, to_rfc3339
@@ -34,8 +36,6 @@ if TYPE_CHECKING:
     from tap_profile_export.vendors.base import Vendor
 
 LOGGER = logging.getLogger("tap_profile_export.streams")
-#: `sdk-defaults` runs the SDK's default writer, record path and conformance (benchmarks).
-REFERENCE_ENV = "TAP_PROFILE_EXPORT_REFERENCE"
 
 
 class ExportStream(Stream):
@@ -56,12 +56,8 @@ class ExportStream(Stream):
                               or schema_default("activate_version"))
         if self.snapshot and self.activation != "off":
             self._stream_version = tap.initialized_at  # ms since epoch: grows run to run
-        #: Benchmark reference: the SDK's own record path, writer and recursive conformance.
-        self.sdk_reference = os.environ.get(REFERENCE_ENV) == "sdk-defaults"
         level = str(tap.config.get("type_conformance")
                     or schema_default("type_conformance")).upper()
-        if self.sdk_reference:
-            level = "RECURSIVE"
         if level in TypeConformanceLevel.__members__:
             self.TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel[level]
 
@@ -90,9 +86,6 @@ class ExportStream(Stream):
         selection. Nested vendor objects here are free-form (no sub-properties to deselect),
         so only top-level properties can be deselected: computed once, popped per record.
         """
-        if self.sdk_reference:
-            yield from super()._generate_record_messages(record)
-            return
         for name in self._deselected_properties:
             record.pop(name, None)
         level = self.TYPE_CONFORMANCE_LEVEL

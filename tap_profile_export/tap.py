@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import signal
 import sys
 from functools import cached_property
@@ -14,24 +13,21 @@ from typing import Any
 import ijson
 from singer_sdk import Stream, Tap
 from singer_sdk.exceptions import ConfigValidationError
-from singer_sdk.io_base import SingerWriter
 
 from tap_profile_export.errors import SettingError, SyncInterrupted, TapProfileExportError
 from tap_profile_export.redact import REDACTOR, install_log_redaction
 from tap_profile_export.session import SyncSession
 from tap_profile_export.settings import CONFIG_SCHEMA, TapSettings, parse_settings
 from tap_profile_export.streams import (
-    REFERENCE_ENV,
     BrazeUsersStream,
     EventsStream,
+    ExportStream,
     ProfilesStream,
     ReachabilityEventsStream,
 )
 from tap_profile_export.writer import BufferedMsgSpecWriter
 
 LOGGER = logging.getLogger("tap_profile_export")
-#: Benchmark baseline: set to wait for exports one after another (no up-front requests).
-SEQUENTIAL_ENV = "TAP_PROFILE_EXPORT_SEQUENTIAL"
 
 
 class TapProfileExport(Tap):
@@ -42,15 +38,14 @@ class TapProfileExport(Tap):
     config_jsonschema = CONFIG_SCHEMA
     message_writer_class = BufferedMsgSpecWriter
     session_class: type[SyncSession] = SyncSession
+    #: The streams, discovered with this sync's session (benchmarks swap in reference ones).
+    stream_classes: tuple[type[ExportStream], ...] = (
+        ProfilesStream, EventsStream, ReachabilityEventsStream, BrazeUsersStream)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         install_log_redaction()
         self.session = self.session_class(lambda: self.settings, self.checkpoint,
                                           lambda: self.streams.values())
-        if os.environ.get(SEQUENTIAL_ENV):  # benchmark baseline: wait for one after another
-            self.session.plan_up_front = lambda: False  # type: ignore[method-assign]
-        if os.environ.get(REFERENCE_ENV) == "sdk-defaults":
-            kwargs.setdefault("message_writer", SingerWriter())
         super().__init__(*args, **kwargs)
         with contextlib.suppress(SettingError):  # --about and discovery need no valid config
             REDACTOR.add(*self.settings.secrets)
@@ -76,8 +71,7 @@ class TapProfileExport(Tap):
 
     def discover_streams(self) -> list[Stream]:
         """The four streams; those whose vendors are not configured emit no records."""
-        return [stream(self, self.session) for stream in (
-            ProfilesStream, EventsStream, ReachabilityEventsStream, BrazeUsersStream)]
+        return [stream(self, self.session) for stream in self.stream_classes]
 
     def sync_all(self) -> None:  # type: ignore[misc]  # final in the SDK; extended, not replaced
         """Sync every selected stream; then summarise and fail if any export failed."""

@@ -96,3 +96,22 @@ def test_the_lifecycle_and_the_readers_know_no_vendor() -> None:
             vendor_modules = {m for m in imported
                               if m.startswith("tap_profile_export.vendors.")}
             assert not vendor_modules, f"{name} imports {vendor_modules}"
+
+
+def test_product_code_has_no_benchmark_switches() -> None:
+    for path in MODULES.values():
+        text = path.read_text()
+        assert "TAP_PROFILE_EXPORT_REFERENCE" not in text, path
+        assert "TAP_PROFILE_EXPORT_SEQUENTIAL" not in text, path
+
+
+def test_private_sdk_modules_are_imported_in_one_place() -> None:
+    users = set()
+    for name, path in MODULES.items():
+        for node in ast.walk(ast.parse(path.read_text())):
+            module = (node.module or "") if isinstance(node, ast.ImportFrom) else ""
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else [module]
+            if any(n.startswith("singer_sdk") and any(p.startswith("_") for p in n.split("."))
+                   for n in names):
+                users.add(name)
+    assert users == {"tap_profile_export.sdk_private"}
