@@ -56,6 +56,12 @@ from tap_profile_export.readers import (  # noqa: E402
 from tap_profile_export.windows import to_rfc3339  # noqa: E402
 
 TAP = str(Path(sys.executable).parent / "tap-profile-export")
+BASELINES = ROOT / "benchmarks" / "baselines.py"
+
+
+def baseline(name: str) -> list[str]:
+    """The command of a reference tap of `baselines.py` (`sdk-defaults`, `sequential`)."""
+    return [sys.executable, str(BASELINES), name]
 LAUNCHER = ROOT / "scripts" / "peak_rss.py"
 TARGET_POSTGRES = ROOT / ".meltano" / "loaders" / "target-postgres" / "venv" / "bin" / \
     "target-postgres"
@@ -124,14 +130,15 @@ def launcher_result(result: Path) -> tuple[float, int]:
 
 
 def run_tap(config: dict[str, Any], env: dict[str, str],
-            keep: Path | None = None) -> tuple[float, float, int]:
+            keep: Path | None = None, tap: list[str] | None = None) -> tuple[float, float, int]:
     """(seconds, peak RSS MiB, records) of one CLI run with stdout to a counting pipe
-    (RECORD lines also written to `keep` when given)."""
+    (RECORD lines also written to `keep` when given); `tap`: a baseline's command."""
     with tempfile.TemporaryDirectory() as tmp:
         config_path, result = Path(tmp) / "config.json", Path(tmp) / "rss"
         config_path.write_text(json.dumps(config))
         started = time.perf_counter()
-        proc = subprocess.Popen(launched([TAP, "--config", str(config_path)], result),
+        proc = subprocess.Popen(launched([*(tap or [TAP]), "--config", str(config_path)],
+                                         result),
                                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                                 env={**os.environ, **env})
         records = 0
@@ -241,7 +248,7 @@ def vendor_rows(vendor: str, scale: float, quick: bool = False) -> list[Row]:
         seconds, rss, records = run_tap(no_conform, {})
         rows.append(Row(f"{label}: tap, type_conformance=none", records, megabytes, seconds,
                         rss))
-        seconds, rss, records = run_tap(config, {"TAP_PROFILE_EXPORT_REFERENCE": "sdk-defaults"})
+        seconds, rss, records = run_tap(config, {}, tap=baseline("sdk-defaults"))
         rows.append(Row(f"{label}: ref (a) SDK defaults", records, megabytes, seconds, rss))
         rows.append(Row(f"{label}: ref (b) parse only", parse_records, megabytes,
                         parse_seconds, None))
@@ -264,8 +271,8 @@ def concurrency_rows(delay: float) -> list[Row]:
             for vendor in ("batch", "apsis", "braze"):
                 # Every export at once (APSIS' default of 3 would queue one of its 4).
                 config[vendor]["max_concurrent_exports"] = 5
-            env = {"TAP_PROFILE_EXPORT_SEQUENTIAL": "1"} if sequential else {}
-            seconds, rss, records = run_tap(config, env)
+            seconds, rss, records = run_tap(config, {},
+                                            tap=baseline("sequential") if sequential else None)
             exports = sum(1 for r in sb.requests() if r.method == "POST" and r.path in {
                 "/2.4/profiles/export", "/audience/profiles/exports", "/users/export/segment",
                 "/users/export/global_control_group"})

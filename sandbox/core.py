@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import importlib
 import json
 import shutil
 import socket
@@ -21,6 +22,13 @@ from typing import Any, ClassVar
 from urllib.parse import parse_qsl, urlsplit
 
 SIGNING_KEY = b"sandbox-signing-key"
+#: One emulator module per vendor: name → `module:Class` (a `…Sim(sandbox)` with `routes()`,
+#: `tap_config()` and a `scenario`). A new vendor's sandbox module is added here.
+SIMS: dict[str, str] = {
+    "batch": "sandbox.batch:BatchSim",
+    "apsis": "sandbox.apsis:ApsisSim",
+    "braze": "sandbox.braze:BrazeSim",
+}
 
 
 @dataclass
@@ -133,10 +141,6 @@ class Sandbox:
 
     def __init__(self, seed: int = 7, *, api_port: int = 0, download_port: int = 0,
                  host: str = "127.0.0.1") -> None:
-        from sandbox.apsis import ApsisSim
-        from sandbox.batch import BatchSim
-        from sandbox.braze import BrazeSim
-
         self.seed = seed
         self.host = host
         self._ports = (api_port, download_port)
@@ -152,11 +156,15 @@ class Sandbox:
         self.cache_dir = Path(tempfile.mkdtemp(prefix="tap-profile-export-sandbox-"))
         self._servers: list[ThreadingHTTPServer] = []
         self.api_url = self.download_url = ""
-        self.batch_sim = BatchSim(self)
-        self.apsis_sim = ApsisSim(self)
-        self.braze_sim = BrazeSim(self)
-        self.routes: list[Route] = [*self.batch_sim.routes(), *self.apsis_sim.routes(),
-                                    *self.braze_sim.routes()]
+        #: Every vendor's emulator by name (`SIMS`).
+        self.sims: dict[str, Any] = {}
+        for name, target in SIMS.items():
+            module, _, cls = target.partition(":")
+            self.sims[name] = getattr(importlib.import_module(module), cls)(self)
+        self.batch_sim = self.sims["batch"]
+        self.apsis_sim = self.sims["apsis"]
+        self.braze_sim = self.sims["braze"]
+        self.routes: list[Route] = [route for sim in self.sims.values() for route in sim.routes()]
         self.expecting_400 = False
 
     # -- scenario shortcuts ----------------------------------------------------------------
@@ -218,7 +226,7 @@ class Sandbox:
             self._log.clear()
             self._faults.clear()
             self._generated.clear()
-        for sim in (self.batch_sim, self.apsis_sim, self.braze_sim):
+        for sim in self.sims.values():
             sim.reset()
 
     # -- faults and log --------------------------------------------------------------------
@@ -281,15 +289,13 @@ class Sandbox:
         return found
 
     def tap_config(self) -> dict[str, Any]:
-        """A complete tap config pointing at this sandbox (all three vendors)."""
+        """A complete tap config pointing at this sandbox (every vendor)."""
         return {
             "poll": {"initial_interval_seconds": 0.05, "max_interval_seconds": 0.2,
                      "timeout_seconds": 60},
             "retry": {"initial_delay_seconds": 0.01, "max_delay_seconds": 0.05},
             "http_timeout_seconds": 30,
-            "batch": self.batch_sim.tap_config(),
-            "apsis": self.apsis_sim.tap_config(),
-            "braze": self.braze_sim.tap_config(),
+            **{name: sim.tap_config() for name, sim in self.sims.items()},
         }
 
     # -- signed links ----------------------------------------------------------------------

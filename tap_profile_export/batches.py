@@ -22,7 +22,8 @@ from uuid import uuid4
 
 from isal import igzip
 from singer_sdk.contrib.msgspec import encoder
-from singer_sdk.helpers._batch import BatchConfig
+
+from tap_profile_export.sdk_private import BatchConfig
 
 #: Encoded lines are handed to the compressor in chunks of about this size.
 WRITE_BYTES = 1 << 20

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from singer_sdk.helpers._typing import _conform_primitive_property, _is_exclusive_boolean_type
+from tap_profile_export.sdk_private import _conform_primitive_property, _is_exclusive_boolean_type
 
 _NATIVE = frozenset({str, int, bool, dict, list, type(None)})
 _NATIVE_OR_FLOAT = _NATIVE | {float}

@@ -22,9 +22,10 @@ from urllib.parse import urlsplit
 
 import requests
 
+from tap_profile_export.checks import is_loopback_host
 from tap_profile_export.errors import TapProfileExportError, VendorHTTPError
 from tap_profile_export.redact import REDACTOR, safe_url
-from tap_profile_export.settings import DEFAULT_RETRY, RetrySettings, is_loopback_host
+from tap_profile_export.settings import DEFAULT_RETRY, RetrySettings
 
 LOGGER = logging.getLogger("tap_profile_export.http")
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})

@@ -4,16 +4,12 @@ export lifecycle of the partition's vendor, and bookmarks move per fully-read wi
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Generator, Iterable, Iterator, Mapping
 from datetime import datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from singer_sdk import Stream
-from singer_sdk.helpers._batch import BaseBatchFileEncoding, BatchConfig
-from singer_sdk.helpers._typing import conform_record_data_types
-from singer_sdk.helpers._util import utc_now
 from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.singerlib import RecordMessage
 
@@ -21,52 +17,59 @@ from tap_profile_export import schemas
 from tap_profile_export.batches import write_jsonl_batches
 from tap_profile_export.conform import RootConformer
 from tap_profile_export.errors import TapProfileExportError
-from tap_profile_export.exports import export_created
+from tap_profile_export.exports import InFlightExport
+from tap_profile_export.sdk_private import (
+    BaseBatchFileEncoding,
+    BatchConfig,
+    conform_record_data_types,
+    utc_now,
+)
+from tap_profile_export.settings import schema_default
+from tap_profile_export.vendors import sources as vendor_sources
 from tap_profile_export.windows import parse_rfc3339, to_rfc3339
 
 if TYPE_CHECKING:
+    from singer_sdk import Tap
+
     from tap_profile_export.exports import ExportSpec
-    from tap_profile_export.tap import TapProfileExport
+    from tap_profile_export.session import SyncSession
     from tap_profile_export.vendors.base import Vendor
 
 LOGGER = logging.getLogger("tap_profile_export.streams")
-#: `sdk-defaults` runs the SDK's default writer, record path and conformance (benchmarks).
-REFERENCE_ENV = "TAP_PROFILE_EXPORT_REFERENCE"
 
 
 class ExportStream(Stream):
     """A stream fed by vendor exports; vendors decide partitions and plans."""
 
-    #: Vendors feeding this stream. Partition contexts hold only record columns (the SDK
-    #: copies them into records): `source`, or `export_scope` for the Braze-only stream.
-    sources: ClassVar[tuple[str, ...]] = ()
     #: A full snapshot per run: with `activate_version` on, its records carry the run's table
     #: version and ACTIVATE_VERSION follows once every partition was read (`_sync_records`).
     snapshot: ClassVar[bool] = False
 
-    def __init__(self, tap: TapProfileExport) -> None:
+    def __init__(self, tap: Tap, session: SyncSession) -> None:
         super().__init__(tap)
+        #: The sync this stream is part of: vendors, plan, checkpoints, failures.
+        self.session = session
         #: Partitions of this run read completely, and those that failed (snapshots).
         self._complete: set[str] = set()
         self._failed: list[str] = []
-        self.activation = str(tap.config.get("activate_version") or "off")
+        self.activation = str(tap.config.get("activate_version")
+                              or schema_default("activate_version"))
         if self.snapshot and self.activation != "off":
             self._stream_version = tap.initialized_at  # ms since epoch: grows run to run
-        #: Benchmark reference: the SDK's own record path, writer and recursive conformance.
-        self.sdk_reference = os.environ.get(REFERENCE_ENV) == "sdk-defaults"
-        level = str(tap.config.get("type_conformance") or "root_only").upper()
-        if self.sdk_reference:
-            level = "RECURSIVE"
+        level = str(tap.config.get("type_conformance")
+                    or schema_default("type_conformance")).upper()
         if level in TypeConformanceLevel.__members__:
             self.TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel[level]
 
     @property
-    def export_tap(self) -> TapProfileExport:
-        """The tap, typed."""
-        return self._tap  # type: ignore[return-value]
+    def sources(self) -> tuple[str, ...]:
+        """Vendors feeding this stream (from the registry). Partition contexts hold only record
+        columns (the SDK copies them into records): `source`, or `export_scope` for a stream
+        only one vendor feeds."""
+        return vendor_sources(self.name)
 
     def _vendors(self) -> Iterable[Vendor]:
-        vendors = self.export_tap.vendors
+        vendors = self.session.vendors
         return [vendors[name] for name in self.sources if name in vendors]
 
     @property
@@ -83,9 +86,6 @@ class ExportStream(Stream):
         selection. Nested vendor objects here are free-form (no sub-properties to deselect),
         so only top-level properties can be deselected: computed once, popped per record.
         """
-        if self.sdk_reference:
-            yield from super()._generate_record_messages(record)
-            return
         for name in self._deselected_properties:
             record.pop(name, None)
         level = self.TYPE_CONFORMANCE_LEVEL
@@ -148,7 +148,7 @@ class ExportStream(Stream):
         if self.activation == "all_sources":
             found += [f"source {name} is not configured in this run (activate_version="
                       f"all_sources: the table may hold its rows)"
-                      for name in self.sources if name not in self.export_tap.vendors]
+                      for name in self.sources if name not in self.session.vendors]
         partitions = self.partitions or []
         if not partitions:
             found.append("no source configured")
@@ -175,12 +175,12 @@ class ExportStream(Stream):
 
     def checkpoint(self) -> None:
         """Emit a STATE message now (the SDK would wait for the end of the stream)."""
-        self.export_tap.checkpoint()
+        self.session.checkpoint()
 
     def plan_partition(self, context: Mapping[str, Any]) -> tuple[Vendor, dict[str, Any],
                                                                   list[ExportSpec]]:
         """The partition's vendor, its state dict, and the exports it needs, in order."""
-        vendor = self.export_tap.vendors[context.get("source") or self.sources[0]]
+        vendor = self.session.vendors[context.get("source") or self.sources[0]]
         state = self.get_context_state(context)
         exports: dict[str, Any] = state.setdefault("exports", {})
         bookmark = state.get("replication_key_value") if self.replication_key else None
@@ -196,8 +196,8 @@ class ExportStream(Stream):
         """
         if not context:
             return
-        self.export_tap.prepare_exports()
-        vendor, state, plan = self.plan_partition(context)
+        self.session.prepare()
+        _, state, plan = self.plan_partition(context)
         exports = state["exports"]
         for stale in set(exports) - {spec.key for spec in plan}:
             LOGGER.info("%s: dropping in-flight export %s from state: no longer planned",
@@ -207,8 +207,9 @@ class ExportStream(Stream):
             LOGGER.info("%s %s: nothing to export", self.name, dict(context))
         try:
             for spec in plan:
-                yield from vendor.runner.run(spec, exports, self.checkpoint)
-                entry = exports.pop(spec.key, None)
+                yield from self.session.coordinator.run(spec, exports, self.checkpoint)
+                saved = exports.pop(spec.key, None)
+                entry = InFlightExport.from_json(saved) if saved else None
                 if self.replication_key and spec.window:
                     self._advance_bookmark(state, spec.window[1], entry)
                 self.checkpoint()
@@ -216,7 +217,7 @@ class ExportStream(Stream):
                 self._complete.add(_partition_key(context))
         except TapProfileExportError as exc:
             LOGGER.error("%s %s: %s", self.name, dict(context), exc)
-            self.export_tap.failures.append(str(exc))
+            self.session.failures.append(str(exc))
             self._failed.append(_partition_key(context))
         finally:
             if not exports:
@@ -225,10 +226,10 @@ class ExportStream(Stream):
 
 
     def _advance_bookmark(self, state: dict[str, Any], window_end: datetime,
-                          entry: Mapping[str, Any] | None) -> None:
+                          entry: InFlightExport | None) -> None:
         """Move the bookmark to the end of a fully read window — never past the time its
         export was created (it holds no later data), and never backwards."""
-        reached = min(window_end, export_created(entry)) if entry else window_end
+        reached = min(window_end, entry.created) if entry else window_end
         current = state.get("replication_key_value")
         if current and parse_rfc3339(current) >= reached:
             return
@@ -243,7 +244,6 @@ class ProfilesStream(ExportStream):
     primary_keys: ClassVar[list[str]] = ["source", "profile_id"]
     replication_key = None
     schema = schemas.PROFILES
-    sources = ("batch", "apsis")
     snapshot = True
 
 
@@ -254,7 +254,6 @@ class EventsStream(ExportStream):
     primary_keys: ClassVar[list[str]] = ["source", "event_id"]
     replication_key = "timestamp"
     schema = schemas.EVENTS
-    sources = ("batch", "apsis")
 
 
 class ReachabilityEventsStream(ExportStream):
@@ -264,7 +263,6 @@ class ReachabilityEventsStream(ExportStream):
     primary_keys: ClassVar[list[str]] = ["event_id"]
     replication_key = "timestamp"
     schema = schemas.REACHABILITY_EVENTS
-    sources = ("batch",)
 
 
 class BrazeUsersStream(ExportStream):
@@ -274,7 +272,6 @@ class BrazeUsersStream(ExportStream):
     primary_keys: ClassVar[list[str]] = ["export_scope", "braze_id"]
     replication_key = None
     schema = schemas.BRAZE_USERS
-    sources = ("braze",)
     snapshot = True
 
 

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import signal
 import sys
-from dataclasses import replace
 from functools import cached_property
 from types import FrameType
 from typing import Any
@@ -15,42 +13,39 @@ from typing import Any
 import ijson
 from singer_sdk import Stream, Tap
 from singer_sdk.exceptions import ConfigValidationError
-from singer_sdk.io_base import SingerWriter
 
-from tap_profile_export.coordinator import ExportCoordinator, PlannedExport
 from tap_profile_export.errors import SettingError, SyncInterrupted, TapProfileExportError
 from tap_profile_export.redact import REDACTOR, install_log_redaction
+from tap_profile_export.session import SyncSession
 from tap_profile_export.settings import CONFIG_SCHEMA, TapSettings, parse_settings
 from tap_profile_export.streams import (
-    REFERENCE_ENV,
     BrazeUsersStream,
     EventsStream,
     ExportStream,
     ProfilesStream,
     ReachabilityEventsStream,
 )
-from tap_profile_export.vendors.base import Vendor
-from tap_profile_export.windows import to_rfc3339, utc_now
 from tap_profile_export.writer import BufferedMsgSpecWriter
 
 LOGGER = logging.getLogger("tap_profile_export")
-#: Benchmark baseline: set to wait for exports one after another (no up-front requests).
-SEQUENTIAL_ENV = "TAP_PROFILE_EXPORT_SEQUENTIAL"
 
 
 class TapProfileExport(Tap):
-    """Bulk profile exports from Batch.com, APSIS One and Braze as Singer streams."""
+    """Bulk profile exports (Batch.com, APSIS One, Braze: see `vendors.REGISTRY`) as Singer
+    streams."""
 
     name = "tap-profile-export"
     config_jsonschema = CONFIG_SCHEMA
     message_writer_class = BufferedMsgSpecWriter
+    session_class: type[SyncSession] = SyncSession
+    #: The streams, discovered with this sync's session (benchmarks swap in reference ones).
+    stream_classes: tuple[type[ExportStream], ...] = (
+        ProfilesStream, EventsStream, ReachabilityEventsStream, BrazeUsersStream)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         install_log_redaction()
-        self.failures: list[str] = []
-        self._prepared = False
-        if os.environ.get(REFERENCE_ENV) == "sdk-defaults":
-            kwargs.setdefault("message_writer", SingerWriter())
+        self.session = self.session_class(lambda: self.settings, self.checkpoint,
+                                          lambda: self.streams.values())
         super().__init__(*args, **kwargs)
         with contextlib.suppress(SettingError):  # --about and discovery need no valid config
             REDACTOR.add(*self.settings.secrets)
@@ -74,77 +69,23 @@ class TapProfileExport(Tap):
         """The validated, typed configuration."""
         return parse_settings(self.config)
 
-    @cached_property
-    def vendors(self) -> dict[str, Vendor]:
-        """Configured vendors by name (a vendor is enabled when its block is present)."""
-        settings = self.settings
-        now = utc_now()
-        if settings.end_date and settings.end_date > now:
-            LOGGER.warning("end_date %s is in the future; exporting events up to now (%s) so "
-                           "no bookmark moves past data that does not exist yet",
-                           to_rfc3339(settings.end_date), to_rfc3339(now))
-            settings = replace(settings, end_date=now)
-        vendors: dict[str, Vendor] = {}
-        if settings.batch:
-            from tap_profile_export.vendors.batch import BatchVendor
-
-            vendors["batch"] = BatchVendor(settings.batch, settings, now)
-        if settings.apsis:
-            from tap_profile_export.vendors.apsis import ApsisVendor
-
-            vendors["apsis"] = ApsisVendor(settings.apsis, settings, now)
-        if settings.braze:
-            from tap_profile_export.vendors.braze import BrazeVendor
-
-            vendors["braze"] = BrazeVendor(settings.braze, settings, now)
-        return vendors
-
     def discover_streams(self) -> list[Stream]:
         """The four streams; those whose vendors are not configured emit no records."""
-        return [ProfilesStream(self), EventsStream(self), ReachabilityEventsStream(self),
-                BrazeUsersStream(self)]
-
-    @cached_property
-    def coordinator(self) -> ExportCoordinator:
-        """Creates every planned export at the start and waits for them together."""
-        settings = self.settings
-        limits = {name: block.max_concurrent_exports
-                  for name, block in (("batch", settings.batch), ("apsis", settings.apsis),
-                                      ("braze", settings.braze)) if block}
-        return ExportCoordinator(settings.poll, limits)
-
-    def prepare_exports(self) -> None:
-        """Plan the exports of every selected partition and request them up front (once)."""
-        if self._prepared:
-            return
-        self._prepared = True
-        if os.environ.get(SEQUENTIAL_ENV):  # benchmark baseline: wait for one after another
-            return
-        planned = []
-        for stream in self.streams.values():
-            if not isinstance(stream, ExportStream) or not stream.selected:
-                continue
-            for context in stream.partitions or []:
-                vendor, state, plan = stream.plan_partition(context)
-                planned += [PlannedExport(spec, vendor.runner, state["exports"]) for spec in plan]
-        self.coordinator.start(planned, self.checkpoint)
+        return [stream(self, self.session) for stream in self.stream_classes]
 
     def sync_all(self) -> None:  # type: ignore[misc]  # final in the SDK; extended, not replaced
         """Sync every selected stream; then summarise and fail if any export failed."""
         try:
             super().sync_all()
         finally:
-            if self._prepared:
-                self.coordinator.stop()
-            for vendor in self.vendors.values():
-                vendor.close()
-        summaries = [s for vendor in self.vendors.values() for s in vendor.runner.summaries]
+            summaries = self.session.close()
         if summaries:
             LOGGER.info("Export summary:\n%s", "\n".join(f"  - {s.line()}" for s in summaries))
-        if self.failures:
+        failures = self.session.failures
+        if failures:
             raise TapProfileExportError(
-                f"{len(self.failures)} export(s) failed; everything else was read and "
-                f"checkpointed: " + " | ".join(self.failures))
+                f"{len(failures)} export(s) failed; everything else was read and "
+                f"checkpointed: " + " | ".join(failures))
 
     def checkpoint(self) -> None:
         """Write the whole tap state now (skipped when unchanged).

@@ -6,8 +6,7 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from tap_profile_export.exports import ExportRunner, ExportSpec, export_created
-from tap_profile_export.windows import parse_rfc3339
+from tap_profile_export.exports import ExportRunner, ExportSpec, InFlightExport
 
 
 class Vendor(Protocol):
@@ -33,10 +32,11 @@ def inflight_windows(exports: Mapping[str, Any], kind: str, overlap: timedelta =
     each with the instant up to which its export holds late-arriving events too (its creation
     time minus the overlap; see `split_windows`)."""
     windows = []
-    for entry in exports.values():
-        if entry.get("kind") == kind and entry.get("window"):
-            start, end = (parse_rfc3339(v) for v in entry["window"])
-            windows.append((start, end, min(end, export_created(entry) - overlap)))
+    for saved in exports.values():
+        entry = InFlightExport.from_json(saved)
+        if entry.kind == kind and entry.window_range:
+            start, end = entry.window_range
+            windows.append((start, end, min(end, entry.created - overlap)))
     return windows
 
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from sandbox import Sandbox
-from tap_profile_export.vendors.apsis import event_id
+from tap_profile_export.vendors.apsis.records import event_id
 from tap_profile_export.windows import parse_rfc3339, to_rfc3339
 
 from .conftest import partition_state, run_tap

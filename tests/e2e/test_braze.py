@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from sandbox import Sandbox
-from tap_profile_export.settings import BRAZE_FIELDS
+from tap_profile_export.vendors.braze.settings import BRAZE_FIELDS
 
 from .conftest import run_tap
 

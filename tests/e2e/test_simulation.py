@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from sandbox import Sandbox
-from tap_profile_export.vendors.apsis import event_id as apsis_event_id
+from tap_profile_export.vendors.apsis.records import event_id as apsis_event_id
 from tap_profile_export.windows import parse_rfc3339, to_rfc3339
 
 from .conftest import TAP_EXECUTABLE

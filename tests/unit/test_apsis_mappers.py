@@ -9,7 +9,8 @@ import requests_mock
 
 from tap_profile_export.http import HttpClient
 from tap_profile_export.settings import parse_settings
-from tap_profile_export.vendors.apsis import TokenProvider, event_id, map_events, map_profile
+from tap_profile_export.vendors.apsis.auth import TokenProvider
+from tap_profile_export.vendors.apsis.records import event_id, map_events, map_profile
 
 PROFILE = {"sections": {
     "com.shop": {"attributes": {"email": {"value": "a@b.c"}, "vip": {"value": None},

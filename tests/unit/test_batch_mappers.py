@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tap_profile_export.vendors.batch import map_event, map_profile, map_reachability
+from tap_profile_export.vendors.batch.records import map_event, map_profile, map_reachability
 
 IDS = {"profile_id": "profile_1", "custom_id": "u1", "installation_id": "inst-1"}
 

@@ -11,7 +11,7 @@ import pytest
 
 from tap_profile_export.errors import ReaderError
 from tap_profile_export.readers import iter_archive_records
-from tap_profile_export.vendors.braze import braze_time, map_user
+from tap_profile_export.vendors.braze.records import braze_time, map_user
 
 USERS = [{"braze_id": f"{i:024x}", "external_id": f"u{i}",
           "created_at": "2020-07-10 15:00:00.000 UTC", "custom_attributes": {"tier": i},

@@ -14,7 +14,7 @@ from tap_profile_export.errors import TapProfileExportError
 from tap_profile_export.exports import ExportSpec
 from tap_profile_export.http import HttpClient
 from tap_profile_export.settings import parse_settings
-from tap_profile_export.vendors.braze import BrazeAdapter
+from tap_profile_export.vendors.braze.client import BrazeAdapter
 
 SPEC = ExportSpec("braze", "braze_users", "segment", scope="segment:s1")
 

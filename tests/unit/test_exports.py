@@ -1,5 +1,5 @@
-"""The export lifecycle against a scripted in-memory adapter: back-off, deadline, resume,
-interrupted downloads, bounded re-creation."""
+"""The export lifecycle (coordinator + runner) against a scripted in-memory adapter: back-off,
+deadline, resume, interrupted downloads, bounded re-creation."""
 
 from __future__ import annotations
 
@@ -13,11 +13,14 @@ import requests
 
 from tap_profile_export.errors import ExportFailedError, ExportTimeoutError, VendorHTTPError
 from tap_profile_export.exports import (
+    ExportCheck,
+    ExportCoordinator,
     ExportPart,
     ExportRunner,
     ExportSpec,
-    Readiness,
-    RecreateExport,
+    ExportStatus,
+    InFlightExport,
+    PlannedExport,
 )
 from tap_profile_export.settings import PollSettings
 
@@ -75,17 +78,17 @@ class FakeAdapter:
         self.created.append(spec.key)
         return {"export_id": f"x{len(self.created)}"}
 
-    def check(self, spec: ExportSpec, handle: dict[str, Any]) -> Readiness:
+    def check(self, spec: ExportSpec, entry: InFlightExport) -> ExportCheck:
         self.checks += 1
         if self.recreate_on_check:
             self.recreate_on_check -= 1
-            raise RecreateExport("gone (HTTP 404)")
+            return ExportCheck(ExportStatus.GONE, "gone (HTTP 404)")
         if self.checks <= self.ready_after:
-            return Readiness(False, "RUNNING")
-        return Readiness(True, "SUCCESS", self.parts)
+            return ExportCheck(ExportStatus.RUNNING, "RUNNING")
+        return ExportCheck(ExportStatus.READY, "SUCCESS", self.parts)
 
     @contextmanager
-    def open_part(self, spec: ExportSpec, handle: dict[str, Any],
+    def open_part(self, spec: ExportSpec, entry: InFlightExport,
                   part: ExportPart) -> Iterator[IO[bytes]]:
         self.opened.append(part.key)
         data = b"".join(b"%s-%d\n" % (part.key.encode(), i) for i in range(self.rows))
@@ -95,23 +98,29 @@ class FakeAdapter:
             return
         yield FlakyStream(data, self.fail_once_at.pop(part.key, None))  # type: ignore[misc]
 
-    def read_part(self, spec: ExportSpec, entry: dict[str, Any], stream: IO[bytes],
+    def read_part(self, spec: ExportSpec, entry: InFlightExport, stream: IO[bytes],
                   source: str) -> Iterator[dict[str, Any]]:
         for line in io.BufferedReader(stream):  # type: ignore[arg-type]
             yield {"id": line.strip().decode()}
 
-    def resume_problem(self, spec: ExportSpec, entry: dict[str, Any]) -> str | None:
+    def resume_problem(self, spec: ExportSpec, entry: InFlightExport) -> str | None:
         return None
+
+
+def coordinator(adapter: FakeAdapter, clock: FakeClock, poll: PollSettings = POLL,
+                **runner: Any) -> ExportCoordinator:
+    """Nothing planned up front: the coordinator waits for one export at a time."""
+    runners = {"fake": ExportRunner(adapter, sleep=clock.sleep, **runner)}  # type: ignore[arg-type]
+    return ExportCoordinator(poll, runners, {}, sleep=clock.sleep, clock=clock)
 
 
 def run(adapter: FakeAdapter, exports: dict[str, Any] | None = None,
         poll: PollSettings = POLL) -> tuple[list[str], FakeClock, list[str]]:
     clock = FakeClock()
-    runner = ExportRunner(adapter, poll, sleep=clock.sleep, clock=clock)  # type: ignore[arg-type]
     checkpoints: list[str] = []
     exports = {} if exports is None else exports
-    records = [r["id"] for r in runner.run(SPEC, exports, lambda: checkpoints.append(
-        repr(exports)))]
+    records = [r["id"] for r in coordinator(adapter, clock, poll).run(
+        SPEC, exports, lambda: checkpoints.append(repr(exports)))]
     return records, clock, checkpoints
 
 
@@ -214,8 +223,7 @@ def test_resumed_export_that_fails_for_good_is_created_again() -> None:
     exports = {SPEC.key: {"handle": {"export_id": "old"}, "parts_done": ["f1"],
                           "created_at": "2025-01-01T00:00:00Z"}}
     clock = FakeClock()
-    runner = ExportRunner(adapter, POLL, sleep=clock.sleep, clock=clock,  # type: ignore[arg-type]
-                          max_part_attempts=1)
+    runner = coordinator(adapter, clock, max_part_attempts=1)
     records = [r["id"] for r in runner.run(SPEC, exports, lambda: None)]
     assert adapter.created == [SPEC.key]  # the resumed export failed: one new export
     assert records[-10:] == [f"f{p}-{i}" for p in (1, 2) for i in range(5)]
@@ -227,8 +235,61 @@ def test_new_export_that_fails_stays_for_the_next_run_to_resume() -> None:
     adapter.fail_once_at = {"f2": 3}
     exports: dict[str, Any] = {}
     clock = FakeClock()
-    runner = ExportRunner(adapter, POLL, sleep=clock.sleep, clock=clock,  # type: ignore[arg-type]
-                          max_part_attempts=1)
+    runner = coordinator(adapter, clock, max_part_attempts=1)
     with pytest.raises(Exception, match="download failed"):
         list(runner.run(SPEC, exports, lambda: None))
     assert exports[SPEC.key]["parts_done"] == ["f1"]
+
+
+#: An in-flight entry as taps before the typed state wrote it (no `version` key).
+OLD_ENTRY = {"vendor": "batch", "kind": "events", "created_at": "2025-01-01T00:00:00Z",
+             "handle": {"export_id": "e1", "vendor_created_at": "2024-12-31T23:59:58Z"},
+             "parts_done": ["p1"], "window": ["2024-12-01T00:00:00Z", "2025-01-01T00:00:00Z"],
+             "waited_seconds": 12.5}
+
+
+def test_old_state_without_version_loads_typed() -> None:
+    entry = InFlightExport.from_json(OLD_ENTRY)
+    assert (entry.export_id, entry.vendor, entry.kind) == ("e1", "batch", "events")
+    assert entry.vendor_created_at == "2024-12-31T23:59:58Z" and entry.handle == {}
+    assert entry.parts_done == ["p1"] and entry.waited_seconds == 12.5
+    assert entry.window == ("2024-12-01T00:00:00Z", "2025-01-01T00:00:00Z")
+    assert entry.created.isoformat() == "2024-12-31T23:59:58+00:00"  # the vendor's clock
+    # Written back in the same layout, now with a version.
+    assert entry.to_json() == {**OLD_ENTRY, "version": 1}
+    assert InFlightExport.from_json(entry.to_json()) == entry
+    # Older still: the id under `id`, no vendor time, no kind.
+    legacy = InFlightExport.from_json({"handle": {"id": "x9", "poll_url": "u"},
+                                       "created_at": "2025-01-01T00:00:00Z"})
+    assert legacy.export_id == "x9" and legacy.handle == {"poll_url": "u"}
+    assert legacy.created.isoformat() == "2025-01-01T00:00:00+00:00"
+
+
+def test_state_from_a_newer_tap_is_refused() -> None:
+    with pytest.raises(ValueError, match="version 2 is newer"):
+        InFlightExport.from_json({**OLD_ENTRY, "version": 2})
+
+
+def test_old_state_resumes_through_the_runner() -> None:
+    adapter = FakeAdapter()
+    exports: dict[str, Any] = {SPEC.key: {**OLD_ENTRY, "parts_done": ["f1"]}}
+    records, _, _ = run(adapter, exports)
+    assert adapter.created == [] and records == [f"f2-{i}" for i in range(5)]
+    assert exports[SPEC.key]["version"] == 1 and exports[SPEC.key]["parts_done"] == ["f1", "f2"]
+
+
+def test_planned_exports_are_created_up_front_within_the_limit_and_waited_for_together(
+        ) -> None:
+    adapter = FakeAdapter(ready_after=4, parts=1, rows=1)
+    clock = FakeClock()
+    runners = {"fake": ExportRunner(adapter, sleep=clock.sleep)}  # type: ignore[arg-type]
+    waiting = ExportCoordinator(POLL, runners, {"fake": 2}, sleep=clock.sleep, clock=clock)
+    specs = [ExportSpec("fake", "events", "events", scope=f"s{i}") for i in range(3)]
+    exports: dict[str, Any] = {}
+    waiting.start([PlannedExport(spec, exports) for spec in specs], lambda: None)
+    assert adapter.created == [specs[0].key, specs[1].key]  # the limit: 2 at a time
+    records = [r["id"] for spec in specs for r in waiting.run(spec, exports, lambda: None)]
+    assert adapter.created == [spec.key for spec in specs] and len(records) == 3
+    # Both first exports were checked while the first one was awaited (checks 1-4 answer
+    # RUNNING: both at 0s and 1s; both ready at 3s); the third is ready at its first check.
+    assert clock.sleeps == [1, 2] and adapter.checks == 7

@@ -7,7 +7,14 @@ from typing import Any
 import pytest
 
 from tap_profile_export.errors import SettingError
-from tap_profile_export.settings import BRAZE_FIELDS, parse_settings
+from tap_profile_export.settings import (
+    CONFIG_SCHEMA,
+    PollSettings,
+    RetrySettings,
+    parse_settings,
+    schema_default,
+)
+from tap_profile_export.vendors.braze.settings import BRAZE_FIELDS
 
 BATCH = {"api_key": "rest_k", "project_key": "project_p", "api_url": "https://api.batch.com",
          "identifiers": ["custom_id"], "attributes": []}
@@ -29,6 +36,25 @@ def test_defaults_and_typed_view() -> None:
     for kind, fields in BRAZE_FIELDS.items():
         assert settings.braze.fields_for(kind) == fields
     assert sorted(settings.secrets) == ["k", "rest_k", "s"]
+
+
+def test_one_default_per_setting_from_the_schema() -> None:
+    """Dataclass defaults and parser fallbacks are the schema's `default`, nothing else."""
+    settings = parse_settings({"batch": BATCH, "apsis": APSIS, "braze": BRAZE})
+    assert settings.poll == PollSettings() and settings.retry == RetrySettings()
+    assert settings.http_timeout == schema_default("http_timeout_seconds")
+    assert settings.events_lookback.total_seconds() == 60 * schema_default(
+        "events_lookback_minutes")
+    assert settings.type_conformance == CONFIG_SCHEMA["properties"]["type_conformance"]["default"]
+    assert settings.activate_version == schema_default("activate_version")
+    for name in ("batch", "apsis", "braze"):
+        block = getattr(settings, name)
+        assert block.max_concurrent_exports == schema_default(f"{name}.max_concurrent_exports")
+    assert settings.apsis and settings.apsis.window_days == schema_default("apsis.window_days")
+    assert settings.apsis.min_seconds_between_exports == schema_default(
+        "apsis.min_seconds_between_exports")
+    with pytest.raises(KeyError):
+        schema_default("batch.api_key")  # no default: a required setting
 
 
 def test_vendor_disabled_when_block_absent() -> None:

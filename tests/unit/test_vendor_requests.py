@@ -9,10 +9,12 @@ from typing import Any
 import pytest
 import requests_mock
 
-from tap_profile_export.exports import ExportSpec
-from tap_profile_export.settings import BRAZE_FIELDS, parse_settings
-from tap_profile_export.vendors.batch import BatchVendor
-from tap_profile_export.vendors.braze import BrazeVendor, ids_digest
+from tap_profile_export.exports import ExportSpec, InFlightExport
+from tap_profile_export.settings import parse_settings
+from tap_profile_export.vendors.batch.plan import BatchVendor
+from tap_profile_export.vendors.braze.client import ids_digest
+from tap_profile_export.vendors.braze.plan import BrazeVendor
+from tap_profile_export.vendors.braze.settings import BRAZE_FIELDS
 from tap_profile_export.windows import to_rfc3339
 
 BATCH = {"api_key": "rest_k", "project_key": "project_p", "api_url": "https://api.batch.com"}
@@ -91,7 +93,7 @@ def test_batch_window_entirely_past_the_lookback_creates_nothing() -> None:
     with requests_mock.Mocker() as m:
         handle = vendor.adapter.create(spec)
         assert m.request_history == []
-    readiness = vendor.adapter.check(spec, handle)
+    readiness = vendor.adapter.check(spec, InFlightExport.from_json({"handle": handle}))
     assert readiness.ready and readiness.parts == []
 
 
@@ -158,13 +160,15 @@ def test_braze_ids_state_holds_no_external_ids() -> None:
     handle = vendor.adapter.create(spec)
     assert handle == {"export_id": "ids", "chunks": 3, "digest": ids_digest(tuple(ids))}
     assert not any(i in repr(handle) for i in ids)
-    parts = vendor.adapter.check(spec, handle).parts
+    parts = vendor.adapter.check(spec, InFlightExport.from_json({"handle": handle})).parts
     assert [len(p.ref) for p in parts] == [50, 50, 20] and parts[0].ref[0] == ids[0]
-    entry = {"handle": handle, "parts_done": ["chunk-1"], "created_at": to_rfc3339(NOW)}
+    entry = InFlightExport.from_json({"handle": handle, "parts_done": ["chunk-1"],
+                                      "created_at": to_rfc3339(NOW)})
     assert vendor.adapter.resume_problem(spec, entry) is None
     changed = braze_vendor(external_ids=[*ids, "someone-new"])
     assert "changed" in (changed.adapter.resume_problem(spec, entry) or "")
-    old_format = {"handle": {"export_id": "ids", "chunks": [ids[:50]]}, "parts_done": []}
+    old_format = InFlightExport.from_json({"handle": {"export_id": "ids", "chunks": [ids[:50]]},
+                                           "parts_done": []})
     assert vendor.adapter.resume_problem(spec, old_format)
 
 

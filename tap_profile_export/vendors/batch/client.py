@@ -9,7 +9,7 @@ Files are NDJSON (or a JSON array), gzip or plain.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from typing import IO, Any
@@ -17,18 +17,18 @@ from urllib.parse import urljoin
 
 from tap_profile_export.errors import ExportFailedError, ReaderError
 from tap_profile_export.exports import (
+    ExportCheck,
     ExportPart,
-    ExportRunner,
     ExportSpec,
-    Readiness,
-    RecreateExport,
+    ExportStatus,
+    InFlightExport,
     vendor_time,
 )
 from tap_profile_export.http import HttpClient, require_secure_download
 from tap_profile_export.readers import iter_records
-from tap_profile_export.settings import BatchSettings, TapSettings
-from tap_profile_export.vendors.base import events_start, inflight_windows
-from tap_profile_export.windows import parse_rfc3339, split_windows, to_rfc3339, utc_now
+from tap_profile_export.vendors.batch.records import MAPPERS
+from tap_profile_export.vendors.batch.settings import BatchSettings
+from tap_profile_export.windows import parse_rfc3339, to_rfc3339, utc_now
 
 LOGGER = logging.getLogger("tap_profile_export.batch")
 API_VERSION = "2.4"
@@ -41,6 +41,9 @@ REDIRECTS = (301, 302, 303, 307, 308)
 MAX_LINK_REFRESHES = 3
 KINDS = {"profiles": "attributes", "events": "events", "reachability_events": "reachability"}
 EXPORT_TYPES = {"attributes": "ATTRIBUTES", "events": "EVENTS", "reachability": "REACHABILITY"}
+#: Batch export statuses (`exports/view`); any other is still being prepared.
+STATUSES = {"SUCCESS": ExportStatus.READY, "ERROR": ExportStatus.FAILED,
+            "PENDING": ExportStatus.PENDING}
 
 
 class BatchAdapter:
@@ -79,34 +82,36 @@ class BatchAdapter:
             raise ExportFailedError(f"{spec.label}: Batch answered without an export id")
         return {"export_id": export_id, "vendor_created_at": vendor_time(response)}
 
-    def check(self, spec: ExportSpec, handle: dict[str, Any]) -> Readiness:
+    def check(self, spec: ExportSpec, entry: InFlightExport) -> ExportCheck:
         """One `exports/view` call."""
-        if handle.get("empty"):
-            return Readiness(True, "EMPTY", [])
-        export_id = handle["export_id"]
+        if entry.handle.get("empty"):
+            return ExportCheck(ExportStatus.READY, "EMPTY", [])
+        export_id = entry.export_id
         response = self.http.request("GET", f"{self._base}/exports/view",
                                      what=f"export {export_id} status", params={"id": export_id},
                                      accept=(404,))
         if response.status_code == 404:
-            raise RecreateExport(f"Batch no longer knows export {export_id} (HTTP 404)")
+            return ExportCheck(ExportStatus.GONE,
+                               f"Batch no longer knows export {export_id} (HTTP 404)")
         body = _json(response, spec.label)
         status = str(body.get("status") or "UNKNOWN").upper()
-        if status == "ERROR":
-            raise RecreateExport(f"Batch reports export {export_id} failed (status ERROR)")
-        if status != "SUCCESS":
-            return Readiness(False, status)
+        mapped = STATUSES.get(status, ExportStatus.RUNNING)
+        if mapped is ExportStatus.FAILED:
+            return ExportCheck(mapped, f"Batch reports export {export_id} failed (status {status})")
+        if mapped is not ExportStatus.READY:
+            return ExportCheck(mapped, status)
         files = sorted(body.get("files") or [], key=lambda f: int(f.get("part") or 0))
         total = len(files)
         parts = [ExportPart(key=str(f["id"]), label=f"part {f.get('part')}/{total} ({f['id']})",
                             size=f.get("size"), expected_bytes=_size(f.get("size")), ref=f)
                  for f in files]
-        return Readiness(True, status, parts)
+        return ExportCheck(ExportStatus.READY, status, parts)
 
     @contextmanager
-    def open_part(self, spec: ExportSpec, handle: dict[str, Any],
+    def open_part(self, spec: ExportSpec, entry: InFlightExport,
                   part: ExportPart) -> Iterator[IO[bytes]]:
         """Resolve the 307 link and stream the file from the storage host, without credentials."""
-        what = f"export {handle['export_id']} {part.label} download"
+        what = f"export {entry.export_id} {part.label} download"
         for _ in range(MAX_LINK_REFRESHES + 1):
             link = self.http.request("GET", f"{self._base}/exports/download", what=what + " link",
                                      params={"id": part.key}, accept=REDIRECTS, stream=True)
@@ -133,11 +138,11 @@ class BatchAdapter:
         raise ExportFailedError(f"{spec.label}: {what}: {MAX_LINK_REFRESHES + 1} fresh download "
                                 f"links in a row were refused (HTTP 403)")
 
-    def read_part(self, spec: ExportSpec, entry: dict[str, Any], stream: IO[bytes],
+    def read_part(self, spec: ExportSpec, entry: InFlightExport, stream: IO[bytes],
                   source: str) -> Iterator[dict[str, Any]]:
         """Parse the file and map each line to a record of `spec.stream`."""
         mapper = MAPPERS[spec.stream]
-        exported_at = entry["created_at"]
+        exported_at = entry.created_at
         for line_no, row in enumerate(iter_records(stream, source), 1):
             try:
                 yield mapper(row, exported_at)
@@ -145,76 +150,10 @@ class BatchAdapter:
                 raise ReaderError(source, f"unexpected record shape ({type(exc).__name__}: "
                                           f"{exc})", line=line_no) from None
 
-    def resume_problem(self, spec: ExportSpec, entry: dict[str, Any]) -> str | None:
+    def resume_problem(self, spec: ExportSpec, entry: InFlightExport) -> str | None:
         """Batch exports stay viewable; `check` answers 404 if one is gone."""
         return None
 
-
-class BatchVendor:
-    """Plans Batch exports for the profiles, events and reachability_events streams."""
-
-    name = "batch"
-
-    def __init__(self, settings: BatchSettings, tap_settings: TapSettings, now: datetime) -> None:
-        self.settings = settings
-        self.tap_settings = tap_settings
-        self.now = now
-        http = HttpClient(
-            vendor="batch", api_url=settings.api_url, timeout=tap_settings.http_timeout,
-            retry=tap_settings.retry,
-            auth_headers=lambda: {"Authorization": f"Bearer {settings.api_key}",
-                                  "X-Batch-Project": settings.project_key})
-        self.adapter = BatchAdapter(settings, http)
-        self.runner = ExportRunner(self.adapter, tap_settings.poll, retry=tap_settings.retry)
-
-    def partitions(self, stream: str) -> list[dict[str, Any]]:
-        """Batch feeds all three of its streams with one partition each."""
-        return [{"source": "batch"}] if stream in KINDS else []
-
-    def plan(self, stream: str, context: Mapping[str, Any], bookmark: datetime | None,
-             exports: Mapping[str, Any]) -> list[ExportSpec]:
-        """One attributes snapshot, or the event window from the bookmark to the end date.
-
-        Bodies carry only configured lists (Batch declares every array `minItems: 1`). The
-        lookback clamp of `from` happens when each export is created, not here.
-        """
-        kind = KINDS[stream]
-        base: dict[str, Any] = {"export_type": EXPORT_TYPES[kind]}
-        if self.settings.identifiers:
-            base["identifiers"] = list(self.settings.identifiers)
-        if kind == "attributes":
-            body = dict(base)
-            if self.settings.attributes:
-                body["attributes"] = list(self.settings.attributes)
-            if self.settings.segment:
-                body["filter"] = {"segment": self.settings.segment}
-            return [ExportSpec("batch", stream, kind, request=body)]
-        end = self.tap_settings.end_date or self.now
-        if bookmark and end <= bookmark:
-            return []
-        overlap = self.tap_settings.events_lookback
-        start = events_start(bookmark, self.tap_settings.start_date, overlap)
-        earliest = earliest_start(kind, self.now)
-        if start is None:
-            start = min(earliest, end)
-            LOGGER.info("batch %s: no bookmark or start_date; starting at the earliest time Batch "
-                        "still serves, %s", kind, to_rfc3339(start))
-        elif bookmark and start < earliest <= bookmark:
-            # Only the re-read overlap reaches past the lookback: nothing unread is skipped.
-            start = min(earliest, end)
-            LOGGER.info("batch %s: re-reading late events from %s only (90-day lookback)", kind,
-                        to_rfc3339(start))
-        specs = []
-        for window in split_windows(start, end, None, inflight_windows(exports, kind, overlap)):
-            body = {**base, "from": to_rfc3339(window[0]), "to": to_rfc3339(window[1])}
-            if kind == "events" and self.settings.events:
-                body["events"] = list(self.settings.events)
-            specs.append(ExportSpec("batch", stream, kind, window=window, request=body))
-        return specs
-
-    def close(self) -> None:
-        """Close the HTTP session."""
-        self.adapter.http.close()
 
 
 def earliest_start(kind: str, now: datetime) -> datetime:
@@ -266,59 +205,3 @@ def _raw(response: Any) -> IO[bytes]:
     raw = response.raw
     raw.decode_content = False  # gzip is detected by magic bytes, not by headers
     return raw
-
-
-# --- mappers: Batch line → record of CONTRACT.md section 5 -------------------------------------
-
-_EVENT_KEYS = frozenset({"id", "name", "timestamp", "attributes"})
-_REACH_KEYS = frozenset({"id", "channel", "export_type", "timestamp", "reasons",
-                         "has_phone_number", "has_email_address", "sms_marketing",
-                         "email_marketing", "is_optin", "platform"})
-
-
-def _profile_id(identifiers: Mapping[str, Any]) -> str:
-    profile_id = identifiers.get("profile_id") or identifiers.get("custom_id")
-    if not profile_id:
-        raise KeyError("identifiers.profile_id (and no custom_id)")
-    return str(profile_id)
-
-
-def map_profile(row: Mapping[str, Any], exported_at: str) -> dict[str, Any]:
-    """Attributes line → `profiles` record."""
-    identifiers = row.get("identifiers") or {}
-    return {"source": "batch", "profile_id": _profile_id(identifiers),
-            "custom_id": identifiers.get("custom_id"), "identifiers": identifiers,
-            "attributes": row.get("attributes") or {}, "tags": None, "sections": None,
-            "exported_at": exported_at}
-
-
-def map_event(row: Mapping[str, Any], exported_at: str) -> dict[str, Any]:
-    """Events line → `events` record."""
-    identifiers = row.get("identifiers") or {}
-    event = row["event"]
-    extra = {k: v for k, v in event.items() if k not in _EVENT_KEYS}
-    return {"source": "batch", "event_id": str(event["id"]),
-            "profile_id": identifiers.get("profile_id"), "custom_id": identifiers.get("custom_id"),
-            "name": event.get("name"), "timestamp": event["timestamp"], "created_at": None,
-            "section_id": None, "correlation_id": None, "attributes": event.get("attributes"),
-            "data": None, "identifiers": identifiers, "extra": extra or None}
-
-
-def map_reachability(row: Mapping[str, Any], exported_at: str) -> dict[str, Any]:
-    """Reachability line → `reachability_events` record (`channel` or `export_type` key)."""
-    identifiers = row.get("identifiers") or {}
-    event = row["event"]
-    extra = {k: v for k, v in event.items() if k not in _REACH_KEYS}
-    return {"source": "batch", "event_id": str(event["id"]), "timestamp": event["timestamp"],
-            "channel": event.get("channel") or event.get("export_type"),
-            "reasons": event.get("reasons"), "has_phone_number": event.get("has_phone_number"),
-            "has_email_address": event.get("has_email_address"),
-            "sms_marketing": event.get("sms_marketing"),
-            "email_marketing": event.get("email_marketing"), "is_optin": event.get("is_optin"),
-            "platform": event.get("platform"), "profile_id": identifiers.get("profile_id"),
-            "custom_id": identifiers.get("custom_id"),
-            "installation_id": identifiers.get("installation_id"), "identifiers": identifiers,
-            "extra": extra or None}
-
-
-MAPPERS = {"profiles": map_profile, "events": map_event, "reachability_events": map_reachability}

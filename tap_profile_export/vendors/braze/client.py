@@ -11,10 +11,9 @@ from __future__ import annotations
 import hashlib
 import io
 import logging
-import re
 import shutil
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from typing import IO, Any, cast
@@ -29,18 +28,19 @@ from tap_profile_export.errors import (
     TapProfileExportError,
 )
 from tap_profile_export.exports import (
+    ExportCheck,
     ExportPart,
-    ExportRunner,
     ExportSpec,
-    Readiness,
+    ExportStatus,
+    InFlightExport,
     RecreateExport,
 )
 from tap_profile_export.http import HttpClient, require_secure_download
 from tap_profile_export.progress import human_bytes
 from tap_profile_export.readers import iter_archive_records
-from tap_profile_export.schemas import BRAZE_USERS
 from tap_profile_export.seen import SeenIds
-from tap_profile_export.settings import BrazeSettings, TapSettings
+from tap_profile_export.vendors.braze.records import map_user
+from tap_profile_export.vendors.braze.settings import BrazeSettings
 from tap_profile_export.windows import parse_rfc3339
 
 LOGGER = logging.getLogger("tap_profile_export.braze")
@@ -49,10 +49,7 @@ LINK_LIFETIME = timedelta(hours=4)
 LINK_MARGIN = timedelta(minutes=30)
 SPOOL_CHUNK = 1 << 20
 DISK_MARGIN_BYTES = 64 << 20
-_BRAZE_TIME = re.compile(r"^(\d{4}-\d{2}-\d{2}) (\d{2}:\d{2}:\d{2}(?:\.\d+)?) UTC$")
-TIMESTAMP_FIELDS = ("created_at", "push_opted_in_at", "uninstalled_at")
-#: User fields with a column of their own; any other field is kept in `extra`.
-KNOWN_FIELDS = frozenset(BRAZE_USERS["properties"]) - {"export_scope", "exported_at", "extra"}
+
 ENDPOINTS = {"segment": "/users/export/segment",
              "global_control_group": "/users/export/global_control_group"}
 
@@ -113,14 +110,14 @@ class BrazeAdapter:
 
     # -- readiness -------------------------------------------------------------------------
 
-    def check(self, spec: ExportSpec, handle: dict[str, Any]) -> Readiness:
+    def check(self, spec: ExportSpec, entry: InFlightExport) -> ExportCheck:
         """Probe the signed URL without credentials (403/404: not ready)."""
         if spec.kind == "ids":
             chunks = _chunks(self.settings.external_ids)
-            return Readiness(True, "READY", [
+            return ExportCheck(ExportStatus.READY, "READY", [
                 ExportPart(key=f"chunk-{i}", label=f"ids chunk {i}/{len(chunks)}", ref=chunk)
                 for i, chunk in enumerate(chunks, 1)])
-        response = self._probe(spec, handle)
+        response = self._probe(spec, entry)
         # The probe never keeps the download open: it is closed here (the coordinator's
         # thread) and the body is fetched again when reading starts (the stream's thread).
         try:
@@ -131,23 +128,24 @@ class BrazeAdapter:
             response.close()
         if status in (403, 404):
             expired = "ExpiredToken" in text or "expired" in text.lower()
-            if expired or handle.get("was_ready"):
-                raise RecreateExport(f"Braze export {handle['export_id']}: download link expired")
-            return Readiness(False, f"NOT_READY (HTTP {status})")
-        handle["was_ready"] = True
-        return Readiness(True, "READY", [ExportPart(key="archive", label="archive",
-                                                    size=int(size) if size else None)])
+            if expired or entry.handle.get("was_ready"):
+                return ExportCheck(ExportStatus.GONE,
+                                   f"Braze export {entry.export_id}: download link expired")
+            return ExportCheck(ExportStatus.PENDING, f"NOT_READY (HTTP {status})")
+        entry.handle["was_ready"] = True
+        return ExportCheck(ExportStatus.READY, "READY", [
+            ExportPart(key="archive", label="archive", size=int(size) if size else None)])
 
-    def _probe(self, spec: ExportSpec, handle: dict[str, Any]) -> requests.Response:
-        what = f"{spec.scope} export {handle['export_id']} download"
-        url = require_secure_download(handle["url"], f"braze {what}")
+    def _probe(self, spec: ExportSpec, entry: InFlightExport) -> requests.Response:
+        what = f"{spec.scope} export {entry.export_id} download"
+        url = require_secure_download(entry.handle["url"], f"braze {what}")
         return self.http.request("GET", url, authenticated=False, stream=True, what=what,
                                  accept=(403, 404))
 
     # -- download --------------------------------------------------------------------------
 
     @contextmanager
-    def open_part(self, spec: ExportSpec, handle: dict[str, Any],
+    def open_part(self, spec: ExportSpec, entry: InFlightExport,
                   part: ExportPart) -> Iterator[IO[bytes]]:
         """ids: POST one chunk. Archives: spool the body to a temp file, then yield it."""
         if spec.kind == "ids":
@@ -157,10 +155,10 @@ class BrazeAdapter:
                 json={"external_ids": part.ref, "fields_to_export": self.fields_for("ids")})
             yield io.BytesIO(response.content)
             return
-        response = self._probe(spec, handle)
+        response = self._probe(spec, entry)
         if response.status_code != 200:
             response.close()
-            raise RecreateExport(f"Braze export {handle['export_id']}: download link refused "
+            raise RecreateExport(f"Braze export {entry.export_id}: download link refused "
                                  f"(HTTP {response.status_code}) after it had been ready")
         spool = self._spool(spec, response)
         try:
@@ -191,10 +189,10 @@ class BrazeAdapter:
             response.close()
         return cast(IO[bytes], spool)
 
-    def read_part(self, spec: ExportSpec, entry: dict[str, Any], stream: IO[bytes],
+    def read_part(self, spec: ExportSpec, entry: InFlightExport, stream: IO[bytes],
                   source: str) -> Iterator[dict[str, Any]]:
         """Users of one ids chunk, or of every member of the archive, de-duplicated."""
-        exported_at = entry["created_at"]
+        exported_at = entry.created_at
         if spec.kind == "ids":
             yield from self._read_ids(spec, stream, source, exported_at)
             return
@@ -224,41 +222,18 @@ class BrazeAdapter:
         for user in body.get("users") or []:
             yield map_user(user, "ids", exported_at)
 
-    def resume_problem(self, spec: ExportSpec, entry: dict[str, Any]) -> str | None:
+    def resume_problem(self, spec: ExportSpec, entry: InFlightExport) -> str | None:
         """Braze links live ~4 hours; older ones have expired (and their files are gone). An
         ids export resumes only for the same configured list (same digest)."""
         if spec.kind == "ids":
-            if (entry.get("handle") or {}).get("digest") != ids_digest(
-                    self.settings.external_ids):
+            if entry.handle.get("digest") != ids_digest(self.settings.external_ids):
                 return "braze.external_ids changed since it was started; starting over"
             return None
-        created = parse_rfc3339(entry.get("created_at") or "1970-01-01T00:00:00Z")
+        created = parse_rfc3339(entry.created_at)
         if datetime.now(timezone.utc) - created > LINK_LIFETIME - LINK_MARGIN:
             return "its download link is older than Braze keeps it (about 4 hours)"
         return None
 
-
-def braze_time(value: object) -> object:
-    """`2020-07-10 15:00:00.000 UTC` → `2020-07-10T15:00:00.000Z`; other values unchanged."""
-    if isinstance(value, str):
-        match = _BRAZE_TIME.match(value)
-        if match:
-            return f"{match.group(1)}T{match.group(2)}Z"
-    return value
-
-
-def map_user(user: Mapping[str, Any], scope: str, exported_at: str) -> dict[str, Any]:
-    """A Braze user object → `braze_users` record (unknown fields kept in `extra`)."""
-    record = dict(user)
-    unknown = record.keys() - KNOWN_FIELDS
-    record["extra"] = {name: record.pop(name) for name in unknown} if unknown else None
-    for name in TIMESTAMP_FIELDS:
-        value = record.get(name)
-        if value is not None:
-            record[name] = braze_time(value)
-    record["export_scope"] = scope
-    record["exported_at"] = exported_at
-    return record
 
 
 def _json(response: requests.Response, label: str) -> dict[str, Any]:
@@ -278,46 +253,3 @@ def ids_digest(ids: tuple[str, ...]) -> str:
 
 def _chunks(ids: tuple[str, ...]) -> list[list[str]]:
     return [list(ids[i:i + IDS_CHUNK]) for i in range(0, len(ids), IDS_CHUNK)]
-
-
-class BrazeVendor:
-    """Plans one export per scope: each segment, the control group, the ids list."""
-
-    name = "braze"
-
-    def __init__(self, settings: BrazeSettings, tap_settings: TapSettings, now: datetime) -> None:
-        self.settings = settings
-        http = HttpClient(vendor="braze", api_url=settings.rest_endpoint,
-                          timeout=tap_settings.http_timeout,
-                          retry=tap_settings.retry,
-                          auth_headers=lambda: {"Authorization": f"Bearer {settings.api_key}"})
-        self.adapter = BrazeAdapter(settings, http, tap_settings.temp_dir)
-        self.runner = ExportRunner(self.adapter, tap_settings.poll, retry=tap_settings.retry)
-
-    def scopes(self) -> list[str]:
-        """`segment:<id>` per segment, then `global_control_group`, then `ids`."""
-        scopes = [f"segment:{s}" for s in self.settings.segment_ids]
-        if self.settings.global_control_group:
-            scopes.append("global_control_group")
-        if self.settings.external_ids:
-            scopes.append("ids")
-        return scopes
-
-    def partitions(self, stream: str) -> list[dict[str, Any]]:
-        """One `braze_users` partition per scope."""
-        if stream != "braze_users":
-            return []
-        return [{"export_scope": scope} for scope in self.scopes()]
-
-    def plan(self, stream: str, context: Mapping[str, Any], bookmark: datetime | None,
-             exports: Mapping[str, Any]) -> list[ExportSpec]:
-        """One export for the partition's scope."""
-        scope = str(context["export_scope"])
-        kind = scope.split(":", 1)[0]
-        return [ExportSpec("braze", stream, kind, scope=scope)]
-
-    def close(self) -> None:
-        """Close the HTTP session."""
-        self.adapter.http.close()
-
-

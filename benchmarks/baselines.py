@@ -1,0 +1,72 @@
+"""Benchmark baselines: the tap with parts of it swapped for simpler or the SDK's own ways.
+
+Subclasses here, not switches in the package. Run one as the tap's CLI:
+
+    python benchmarks/baselines.py sdk-defaults --config config.json
+    python benchmarks/baselines.py sequential --config config.json
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Generator
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from singer_sdk import Stream
+from singer_sdk.helpers.conform import TypeConformanceLevel
+from singer_sdk.io_base import SingerWriter
+from singer_sdk.singerlib import RecordMessage
+
+from tap_profile_export.session import SyncSession
+from tap_profile_export.streams import ExportStream
+from tap_profile_export.tap import TapProfileExport
+
+
+class SequentialSession(SyncSession):
+    """Nothing requested up front: each export is created and awaited when its stream needs it."""
+
+    def plan_up_front(self) -> bool:
+        return False
+
+
+class SequentialTap(TapProfileExport):
+    """Reference: waits for exports one after another."""
+
+    session_class = SequentialSession
+
+
+def sdk_record_path(stream_class: type[ExportStream]) -> type[ExportStream]:
+    """`stream_class` with the SDK's own record path and recursive type conformance."""
+
+    class Reference(stream_class):  # type: ignore[valid-type,misc]
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.RECURSIVE
+
+        def _generate_record_messages(self, record: dict[str, Any]
+                                      ) -> Generator[RecordMessage, None, None]:
+            yield from Stream._generate_record_messages(self, record)
+
+    Reference.__name__ = stream_class.__name__
+    return Reference
+
+
+class SdkDefaultsTap(TapProfileExport):
+    """Reference: the SDK's default writer, record path and recursive conformance."""
+
+    stream_classes = tuple(sdk_record_path(cls) for cls in TapProfileExport.stream_classes)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("message_writer", SingerWriter())
+        super().__init__(*args, **kwargs)
+
+
+BASELINES: dict[str, type[TapProfileExport]] = {
+    "sdk-defaults": SdkDefaultsTap, "sequential": SequentialTap}
+
+if __name__ == "__main__":
+    baseline = BASELINES[sys.argv.pop(1)]
+    baseline.cli()

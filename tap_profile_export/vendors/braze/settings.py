@@ -1,0 +1,156 @@
+"""The `braze` settings block: schema (the single source of its defaults) and typed view."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from singer_sdk import typing as th
+
+from tap_profile_export.checks import (
+    STRINGS,
+    block_schema,
+    check_base_url,
+    default_of,
+    positive_int,
+    required,
+    secret,
+    strings,
+)
+from tap_profile_export.errors import SettingError
+
+BRAZE_MAX_CUSTOM_ATTRIBUTES = 500
+
+#: The valid `fields_to_export` of each Braze export endpoint, exactly as its reference page
+#: lists them (braze-docs `_docs/_api/endpoints/export/user_data/post_users_*.md`). Names that
+#: only appear in the pages' response examples (campaigns_received, canvases_received,
+#: cards_clicked, push_opted_in_at) are not valid there. Each is the endpoint's default.
+_BRAZE_COMMON_FIELDS: tuple[str, ...] = (
+    "apps", "attributed_campaign", "attributed_source", "attributed_adgroup", "attributed_ad",
+    "braze_id", "country", "created_at", "custom_attributes", "custom_events", "devices", "dob",
+    "email", "external_id", "first_name", "gender", "home_city", "language", "last_coordinates",
+    "last_name", "phone", "purchases", "random_bucket", "time_zone", "total_revenue",
+    "uninstalled_at", "user_aliases",
+)
+_BRAZE_SUBSCRIPTION_FIELDS: tuple[str, ...] = ("push_subscribe", "email_subscribe", "push_tokens")
+BRAZE_FIELDS: dict[str, tuple[str, ...]] = {
+    "segment": _BRAZE_COMMON_FIELDS + _BRAZE_SUBSCRIPTION_FIELDS,
+    "ids": _BRAZE_COMMON_FIELDS + _BRAZE_SUBSCRIPTION_FIELDS,
+    "global_control_group": _BRAZE_COMMON_FIELDS,
+}
+#: Every field any Braze export endpoint documents (a configured name outside it is an error).
+BRAZE_DOCUMENTED_FIELDS: frozenset[str] = frozenset().union(*BRAZE_FIELDS.values())
+
+BLOCK = th.Property(
+    "braze",
+    th.ObjectType(
+        secret("api_key", "Braze REST API key."),
+        th.Property("rest_endpoint", th.StringType,
+                    description="Braze REST endpoint of your instance, e.g. "
+                                "https://rest.iad-01.braze.com."),
+        th.Property("segment_ids", STRINGS,
+                    description="Segments to export, one export each."),
+        th.Property("global_control_group", th.BooleanType, default=False,
+                    description="Also export the global control group."),
+        th.Property("external_ids", STRINGS,
+                    description="External ids for the synchronous ids export (chunks of 50)."),
+        th.Property("fields_to_export", STRINGS,
+                    description="User fields to export (default: every field Braze "
+                                "documents for each endpoint). A name no endpoint "
+                                "documents is a config error; a name documented for some "
+                                "endpoints only is left out of the others' requests."),
+        th.Property("allow_unknown_fields", th.BooleanType, default=False,
+                    description="Send fields_to_export names Braze does not document, "
+                                "as they are, to every endpoint (new Braze fields)."),
+        th.Property("custom_attributes_to_export", STRINGS,
+                    description="Custom attribute names to export (at most 500)."),
+        th.Property("max_concurrent_exports", th.IntegerType, default=10,
+                    description="Segment exports created up front and awaited together "
+                                "(Braze allows 100 per company)."),
+    ),
+    description="Braze user exports. Enabled when set.",
+)
+SCHEMA = block_schema(BLOCK)
+
+
+def default(key: str) -> Any:
+    """The schema default of `braze.<key>`."""
+    return default_of(SCHEMA, key)
+
+
+@dataclass(frozen=True)
+class BrazeSettings:
+    """Braze connection and export scope settings."""
+
+    api_key: str
+    rest_endpoint: str
+    segment_ids: tuple[str, ...]
+    global_control_group: bool
+    external_ids: tuple[str, ...]
+    #: As configured (braze_id added); empty means each endpoint's documented fields.
+    fields_to_export: tuple[str, ...]
+    custom_attributes_to_export: tuple[str, ...]
+    max_concurrent_exports: int = default("max_concurrent_exports")
+    allow_unknown_fields: bool = default("allow_unknown_fields")
+
+    def fields_for(self, kind: str) -> tuple[str, ...]:
+        """`fields_to_export` of one endpoint (`segment`, `global_control_group`, `ids`).
+
+        The global control group takes no `custom_attributes_to_export`: when custom
+        attributes are wanted it gets `custom_attributes` (all of them) in its fields.
+        """
+        documented = BRAZE_FIELDS[kind]
+        if not self.fields_to_export:
+            fields = documented
+        elif self.allow_unknown_fields:
+            fields = self.fields_to_export
+        else:
+            fields = tuple(f for f in self.fields_to_export if f in documented)
+        if "braze_id" not in fields:
+            fields = (*fields, "braze_id")
+        if (kind == "global_control_group" and self.custom_attributes_to_export
+                and "custom_attributes" not in fields):
+            fields = (*fields, "custom_attributes")
+        return fields
+
+
+def parse(block: Mapping[str, Any]) -> BrazeSettings:
+    """Check the `braze` block (SettingError names the setting)."""
+    segment_ids = strings(block, "braze.segment_ids")
+    external_ids = strings(block, "braze.external_ids")
+    control_group = bool(block.get("global_control_group",
+                                   default("global_control_group")))
+    if not segment_ids and not external_ids and not control_group:
+        raise SettingError("braze.segment_ids", "set at least one scope: braze.segment_ids, "
+                                                "braze.global_control_group or braze.external_ids")
+    custom = strings(block, "braze.custom_attributes_to_export")
+    if len(custom) > BRAZE_MAX_CUSTOM_ATTRIBUTES:
+        raise SettingError("braze.custom_attributes_to_export",
+                           f"at most {BRAZE_MAX_CUSTOM_ATTRIBUTES} allowed, got {len(custom)}")
+    allow_unknown = block.get("allow_unknown_fields", default("allow_unknown_fields"))
+    if not isinstance(allow_unknown, bool):
+        raise SettingError("braze.allow_unknown_fields", "must be true or false")
+    fields = strings(block, "braze.fields_to_export")
+    unknown = [f for f in fields if f not in BRAZE_DOCUMENTED_FIELDS]
+    if unknown and not allow_unknown:
+        raise SettingError("braze.fields_to_export",
+                           f"Braze documents no field named {', '.join(map(repr, unknown))} "
+                           f"for its export endpoints (valid: "
+                           f"{', '.join(sorted(BRAZE_DOCUMENTED_FIELDS))}); set "
+                           f"braze.allow_unknown_fields: true to send it anyway")
+    if fields and "braze_id" not in fields:
+        fields = (*fields, "braze_id")
+    return BrazeSettings(
+        api_key=required(block, "braze.api_key"),
+        rest_endpoint=check_base_url("braze.rest_endpoint",
+                                     required(block, "braze.rest_endpoint")),
+        segment_ids=segment_ids,
+        global_control_group=control_group,
+        external_ids=external_ids,
+        fields_to_export=fields,
+        custom_attributes_to_export=custom,
+        max_concurrent_exports=positive_int(block, "braze.max_concurrent_exports",
+                                            default("max_concurrent_exports")),
+        allow_unknown_fields=allow_unknown,
+    )
