@@ -7,7 +7,7 @@ Each raises `SettingError` naming the setting. Defaults come from the JSON schem
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 from urllib.parse import urlsplit
@@ -36,6 +36,16 @@ def default_of(schema: Mapping[str, Any], setting: str) -> Any:
 def block_schema(block: th.Property) -> dict[str, Any]:
     """The JSON schema of one settings block (an object property)."""
     return dict(block.to_dict()[block.name])
+
+
+def block_defaults(block: th.Property) -> Callable[[str], Any]:
+    """`default(key)`: the schema default of `<block>.<key>` (KeyError when it has none)."""
+    schema = block_schema(block)
+
+    def default(key: str) -> Any:
+        return default_of(schema, key)
+
+    return default
 
 
 def is_loopback_host(host: str | None) -> bool:

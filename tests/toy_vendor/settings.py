@@ -9,9 +9,8 @@ from typing import Any
 from singer_sdk import typing as th
 
 from tap_profile_export.checks import (
-    block_schema,
+    block_defaults,
     check_base_url,
-    default_of,
     positive_int,
     required,
     secret,
@@ -27,7 +26,7 @@ BLOCK = th.Property(
     ),
     description="The toy vendor. Enabled when set.",
 )
-SCHEMA = block_schema(BLOCK)
+default = block_defaults(BLOCK)
 
 
 @dataclass(frozen=True)
@@ -36,7 +35,7 @@ class ToySettings:
 
     api_key: str
     api_url: str
-    max_concurrent_exports: int = default_of(SCHEMA, "max_concurrent_exports")
+    max_concurrent_exports: int = default("max_concurrent_exports")
 
 
 def parse(block: Mapping[str, Any]) -> ToySettings:
@@ -45,5 +44,5 @@ def parse(block: Mapping[str, Any]) -> ToySettings:
         api_key=required(block, "toy.api_key"),
         api_url=check_base_url("toy.api_url", required(block, "toy.api_url")),
         max_concurrent_exports=positive_int(block, "toy.max_concurrent_exports",
-                                            default_of(SCHEMA, "max_concurrent_exports")),
+                                            default("max_concurrent_exports")),
     )

@@ -10,9 +10,8 @@ from singer_sdk import typing as th
 
 from tap_profile_export.checks import (
     STRINGS,
-    block_schema,
+    block_defaults,
     check_base_url,
-    default_of,
     positive_int,
     required,
     secret,
@@ -41,12 +40,8 @@ BLOCK = th.Property(
     ),
     description="Batch.com Profile API export. The vendor is enabled when this block is set.",
 )
-SCHEMA = block_schema(BLOCK)
-
-
-def default(key: str) -> Any:
-    """The schema default of `batch.<key>`."""
-    return default_of(SCHEMA, key)
+#: The schema default of `batch.<key>` (the only place defaults live).
+default = block_defaults(BLOCK)
 
 
 @dataclass(frozen=True)

@@ -10,9 +10,8 @@ from singer_sdk import typing as th
 
 from tap_profile_export.checks import (
     STRINGS,
-    block_schema,
+    block_defaults,
     check_base_url,
-    default_of,
     positive_int,
     required,
     secret,
@@ -71,12 +70,8 @@ BLOCK = th.Property(
     ),
     description="Braze user exports. Enabled when set.",
 )
-SCHEMA = block_schema(BLOCK)
-
-
-def default(key: str) -> Any:
-    """The schema default of `braze.<key>`."""
-    return default_of(SCHEMA, key)
+#: The schema default of `braze.<key>` (the only place defaults live).
+default = block_defaults(BLOCK)
 
 
 @dataclass(frozen=True)
