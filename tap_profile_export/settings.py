@@ -187,19 +187,23 @@ def _seconds(block: Mapping[str, Any], setting: str) -> float:
     return number(block, setting, schema_default(setting))
 
 
+def _block(config: Mapping[str, Any], name: str) -> Mapping[str, Any] | None:
+    """The object setting `name` (None when absent), or a `SettingError` naming it."""
+    block = config.get(name)
+    if block is not None and not isinstance(block, Mapping):
+        raise SettingError(name, "must be an object")
+    return block
+
+
 def parse_settings(config: Mapping[str, Any]) -> TapSettings:
     """Check every setting and return the typed view, or raise `SettingError`."""
-    poll = config.get("poll") or {}
-    if not isinstance(poll, Mapping):
-        raise SettingError("poll", "must be an object")
+    poll = _block(config, "poll") or {}
     poll_settings = PollSettings(
         initial_interval=_seconds(poll, "poll.initial_interval_seconds"),
         max_interval=_seconds(poll, "poll.max_interval_seconds"),
         timeout=_seconds(poll, "poll.timeout_seconds"),
     )
-    retry = config.get("retry") or {}
-    if not isinstance(retry, Mapping):
-        raise SettingError("retry", "must be an object")
+    retry = _block(config, "retry") or {}
     retry_settings = RetrySettings(
         initial_delay=_seconds(retry, "retry.initial_delay_seconds"),
         max_delay=_seconds(retry, "retry.max_delay_seconds"),
@@ -209,12 +213,9 @@ def parse_settings(config: Mapping[str, Any]) -> TapSettings:
         raise SettingError("end_date", "must be later than start_date")
     vendors: dict[str, Any] = {}
     for name, entry in REGISTRY.items():
-        block = config.get(name)
-        if block is None:
-            continue
-        if not isinstance(block, Mapping):
-            raise SettingError(name, "must be an object")
-        vendors[name] = entry.parse(block)
+        block = _block(config, name)
+        if block is not None:
+            vendors[name] = entry.parse(block)
     return TapSettings(
         start_date=start,
         end_date=end,
