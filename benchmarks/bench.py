@@ -2,7 +2,7 @@
 pipeline into PostgreSQL.
 
     python benchmarks/bench.py [--big] [--quick] [--only batch,apsis,braze] [--no-write]
-                               [--e2e batch,braze] [--pipelinewise]
+                               [--e2e batch,braze] [--rounds N] [--pipelinewise]
 
 Per vendor it generates a large export through the sandbox's own generators (default ~200 MB
 of uncompressed JSON each; `--big` ~1 GB), runs `tap-profile-export` with stdout to /dev/null
@@ -19,6 +19,9 @@ in turn, with the shipped config (`meltano.yml`), BATCH messages end to end, and
 PostgreSQL `COPY` of the same rows (the practical limit). Rows are counted in PostgreSQL and
 must equal the records the tap emitted. The loader is the one `meltano install` builds
 (`make bench` installs it). Tap and target are piped together exactly as `meltano run` does.
+A single load is noisy on a shared 2-core machine, so every end-to-end row runs `--rounds`
+times (default 3), interleaved with the other rows, and the table shows the median and the
+spread; the ratios also give the range over rounds (rows of one round ran back to back).
 
 Peak RSS is that of each process itself: every command is started through
 `scripts/peak_rss.py`, a small launcher (a child started straight from this process would
@@ -68,9 +71,10 @@ TARGET_POSTGRES = ROOT / ".meltano" / "loaders" / "target-postgres" / "venv" / "
 PIPELINEWISE = ROOT / ".venv-bench" / "pipelinewise" / "bin" / "target-postgres"
 # Records per ~200 MB of uncompressed JSON, measured on the sandbox's generators.
 SIZES = {"batch": 740_000, "apsis": 560_000, "braze": 285_000}
-# End to end (sandbox units as in SIZES): ~16 MB of Batch events (60,000), ~35 MB of Braze
-# users (~30,000 records), ~22 MB of APSIS profiles; `--quick` a fifth of that.
-E2E_SIZES = {"batch": 60_000, "apsis": 60_000, "braze": 45_000}
+# End to end (sandbox units as in SIZES): ~16 MB of Batch events (60,000), ~55 MB of Braze
+# users (~45,000 records), ~22 MB of APSIS profiles; `--quick` a fifth of that. Enough rows
+# that the loader's ~2 s start-up is a small part of each load.
+E2E_SIZES = {"batch": 60_000, "apsis": 60_000, "braze": 67_500}
 
 
 @dataclass
@@ -343,6 +347,9 @@ def main() -> int:
                              "writes BENCHMARKS.md only with --big")
     parser.add_argument("--e2e", help="vendors for the end-to-end rows ('' for none; default "
                                       "batch,braze, none with --big)")
+    parser.add_argument("--rounds", type=int,
+                        help="times each end-to-end row is run, interleaved; the table shows "
+                             "the median (default 3, 1 with --quick)")
     parser.add_argument("--pipelinewise", action="store_true",
                         help="add a pipelinewise-target-postgres row (installed on first use "
                              "into .venv-bench/)")
@@ -352,6 +359,7 @@ def main() -> int:
     # SDK, … (~2-3 s of CPU per process here), which is not what users pay.
     os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
     scale = args.scale or (5.0 if args.big else 1.0)
+    rounds = args.rounds or (1 if args.quick else 3)
     e2e_vendors = args.e2e if args.e2e is not None else ("" if args.big else "batch,braze")
     started = conditions()
     rows: list[Row] = []
@@ -363,7 +371,7 @@ def main() -> int:
         print(f"… {vendor} end to end", file=sys.stderr, flush=True)
         size = E2E_SIZES[vendor] // (5 if args.quick else 1)
         e2e += pipeline.vendor_e2e_rows(vendor, size, ladder=not args.quick,
-                                        pipelinewise=args.pipelinewise)
+                                        pipelinewise=args.pipelinewise, rounds=rounds)
     if rows and not args.quick:
         print("… concurrent waiting", file=sys.stderr, flush=True)
         rows += concurrency_rows(args.ready_after_seconds)
@@ -393,9 +401,12 @@ def main() -> int:
                           for v in e2e_vendors.split(",") if v)
         parts += ["", "### End to end into PostgreSQL (embedded, started by the bench)", "",
                   f"A smaller data set than the tap rows ({sizes}; the loaders are 10-50x "
-                  "slower than the tap). rows/s = records emitted / wall time of the whole "
-                  "pipeline (tap start to target exit); rows counted in PostgreSQL after each "
-                  "load. Tap and target are joined by a pipe as `meltano run` joins them; "
+                  f"slower than the tap). Every row ran {rounds} time(s), in rounds (each round "
+                  "runs every row once, each load into a fresh schema); seconds = median wall "
+                  "time of the whole pipeline (tap start to target exit), with the fastest and "
+                  "slowest run; rows/s = records emitted / median seconds; peak RSS = the "
+                  "highest of the runs. Rows counted in PostgreSQL after each load. Tap and "
+                  "target are joined by a pipe as `meltano run` joins them; "
                   "the target is meltano.yml's (`meltano install`).", "",
                   *pipeline.table(e2e), "", *pipeline.ratios(e2e)]
     parts += [*baseline_rows(), f"- conditions: {started}; load average at the end: "

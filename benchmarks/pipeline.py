@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -33,18 +34,23 @@ STREAM_TABLES = ("profiles", "events", "reachability_events", "braze_users")
 
 @dataclass
 class E2ERow:
-    """One line of the end-to-end table."""
+    """One line of the end-to-end table: every timed run of it, in round order."""
 
     name: str
     emitted: int
     loaded: int | None
-    seconds: float
+    runs: list[float]
     tap_rss: float | None
     target_rss: float | None
 
     @property
+    def seconds(self) -> float:
+        """Median wall time over the runs."""
+        return statistics.median(self.runs)
+
+    @property
     def rate(self) -> float:
-        """Rows per second over the whole pipeline's wall time."""
+        """Rows per second over the whole pipeline's median wall time."""
         return self.emitted / self.seconds if self.seconds else 0.0
 
     def cells(self, defaults: E2ERow | None, copy: E2ERow | None) -> list[str]:
@@ -55,13 +61,21 @@ class E2ERow:
         def mib(value: float | None) -> str:
             return f"{value:.0f}" if value is not None else "-"
 
+        seconds = f"{self.seconds:.1f}"
+        if len(self.runs) > 1:
+            seconds += f" ({min(self.runs):.1f}-{max(self.runs):.1f})"
         return [self.name, f"{self.emitted:,}",
-                f"{self.loaded:,}" if self.loaded is not None else "-", f"{self.seconds:.1f}",
+                f"{self.loaded:,}" if self.loaded is not None else "-", seconds,
                 f"{self.rate:,.0f}", mib(self.tap_rss), mib(self.target_rss),
                 ratio(defaults), ratio(copy)]
 
 
-HEADER = ["run", "records emitted", "rows in PostgreSQL", "seconds", "rows/s",
+def paired_ratios(faster: E2ERow, slower: E2ERow) -> list[float]:
+    """Rate ratio of two rows in each round (the same round ran both back to back)."""
+    return [b / a for a, b in zip(faster.runs, slower.runs, strict=True)]
+
+
+HEADER = ["run", "records emitted", "rows in PostgreSQL", "seconds: median (min-max)", "rows/s",
           "tap peak RSS MiB", "target peak RSS MiB", "vs loader defaults", "vs bare COPY"]
 
 
@@ -216,70 +230,93 @@ def pipelinewise_config(db: Warehouse, schema: str) -> dict[str, Any]:
             "default_target_schema": schema, "batch_size_rows": 100_000}
 
 
-def vendor_e2e_rows(vendor: str, records_wanted: int, ladder: bool, pipelinewise: bool
-                    ) -> list[E2ERow]:
-    """Every end-to-end row for one vendor, on the same export and the same server."""
+@dataclass
+class Load:
+    """One way of loading the export: a row of the table, timed once per round."""
+
+    name: str
+    target: Path
+    settings: dict[str, Any]
+    schema: str
+    tap_config: dict[str, Any] | None = None
+
+
+def vendor_e2e_rows(vendor: str, records_wanted: int, ladder: bool, pipelinewise: bool,
+                    rounds: int = 1) -> list[E2ERow]:
+    """Every end-to-end row for one vendor, on the same export and the same server.
+
+    Each round runs every load once, one after the other, each into a fresh schema, so the
+    loader always creates its tables; a row's seconds are the median over the rounds, and rows
+    of the same round can be compared pairwise (machine load drifts between rounds).
+    """
     from sandbox import Sandbox
 
     label = {"batch": "Batch events", "apsis": "APSIS profiles", "braze": "Braze users"}[vendor]
     shipped = shipped_loader_config()
-    rows: list[E2ERow] = []
     with Sandbox(seed=99) as sb, warehouse() as db, tempfile.TemporaryDirectory() as tmp:
         scale = records_wanted / bench.SIZES[vendor]
         config = bench.configure(sb, vendor, scale)
         records_file = Path(tmp) / "records.jsonl"
         bench.run_tap({**config, "type_conformance": "none"}, {})  # warm-up: sandbox generates
-        seconds, tap_rss, emitted = bench.run_tap(config, {}, keep=records_file)
-        rows.append(E2ERow(f"{label}: tap alone (stdout to a counting pipe)", emitted, None,
-                           seconds, tap_rss, None))
-
-        def load(name: str, target: Path, target_config: dict[str, Any], schema: str,
-                 tap_config: dict[str, Any] | None = None) -> E2ERow:
-            seconds, tap_rss, target_rss = run_pipeline(tap_config or config, target,
-                                                        target_config)
-            loaded = db.rows(schema)
-            if loaded != emitted:
-                raise SystemExit(f"{name}: {loaded} rows in PostgreSQL, {emitted} emitted")
-            return E2ERow(f"{label}: {name}", emitted, loaded, seconds, tap_rss, target_rss)
-
-        def target_config(schema: str, settings: dict[str, Any]) -> dict[str, Any]:
-            return {**settings, "sqlalchemy_url": db.url, "default_target_schema": schema}
-
-        rows.append(load("tap → target-postgres, loader defaults", bench.TARGET_POSTGRES,
-                         target_config("e2e_defaults", {}), "e2e_defaults"))
+        loads = [Load("tap → target-postgres, loader defaults", bench.TARGET_POSTGRES, {},
+                      "e2e_defaults")]
         steps = [k for k in shipped if k != "default_target_schema"
                  and (k not in LOADER_DEFAULTS or LOADER_DEFAULTS[k] != shipped[k])]
         if ladder:
             for index, _key in enumerate(steps[:-1], start=1):
                 partial = {k: shipped[k] for k in steps[:index]}
-                schema = f"e2e_step{index}"
-                rows.append(load("tap → target-postgres, loader defaults + " + ", ".join(
+                loads.append(Load("tap → target-postgres, loader defaults + " + ", ".join(
                     f"{k}: {json.dumps(v)}" for k, v in partial.items()),
-                    bench.TARGET_POSTGRES, target_config(schema, partial), schema))
-        rows.append(load("tap → target-postgres, shipped config (meltano.yml)",
-                         bench.TARGET_POSTGRES, target_config("e2e_shipped", shipped),
-                         "e2e_shipped"))
+                    bench.TARGET_POSTGRES, partial, f"e2e_step{index}"))
+        loads.append(Load("tap → target-postgres, shipped config (meltano.yml)",
+                          bench.TARGET_POSTGRES, shipped, "e2e_shipped"))
         if ladder:  # an alternative measured, not shipped: bigger load batches
-            bigger = {**shipped, "batch_size_rows": 50_000}
-            rows.append(load("tap → target-postgres, shipped config + batch_size_rows: 50000 "
-                             "(not shipped)", bench.TARGET_POSTGRES,
-                             target_config("e2e_bigger", bigger), "e2e_bigger"))
-        batch_root = Path(tmp) / "batches"
+            loads.append(Load("tap → target-postgres, shipped config + batch_size_rows: 50000 "
+                              "(not shipped)", bench.TARGET_POSTGRES,
+                              {**shipped, "batch_size_rows": 50_000}, "e2e_bigger"))
         batch_tap = {**config, "batch_config": {
             "encoding": {"format": "jsonl", "compression": "gzip"},
-            "storage": {"root": f"file://{batch_root}"}, "batch_size": 100_000}}
-        rows.append(load("BATCH messages (jsonl.gz, batch_size 100,000) → target-postgres, "
-                         "shipped config", bench.TARGET_POSTGRES,
-                         target_config("e2e_batch", shipped), "e2e_batch", batch_tap))
+            "storage": {"root": f"file://{Path(tmp) / 'batches'}"}, "batch_size": 100_000}}
+        loads.append(Load("BATCH messages (jsonl.gz, batch_size 100,000) → target-postgres, "
+                          "shipped config", bench.TARGET_POSTGRES, shipped, "e2e_batch",
+                          batch_tap))
         if pipelinewise and (pw := ensure_pipelinewise()):
-            rows.append(load("tap → pipelinewise-target-postgres 2.1.2 (batch_size_rows "
-                             "100,000)", pw, pipelinewise_config(db, "e2e_pipelinewise"),
-                             "e2e_pipelinewise"))
-        seconds, copied = bare_copy(db, records_file, "e2e_shipped", TABLES[vendor], "e2e_copy")
+            loads.append(Load("tap → pipelinewise-target-postgres 2.1.2 (batch_size_rows "
+                              "100,000)", pw, {}, "e2e_pipelinewise"))
+
+        tap_runs: list[float] = []
+        tap_rss, emitted = 0.0, 0
+        timed: dict[str, list[tuple[float, float, float]]] = {load.name: [] for load in loads}
+        copy_runs: list[float] = []
+        copied = 0
+        for round_ in range(rounds):
+            print(f"  … {label} end to end, round {round_ + 1} of {rounds}", file=sys.stderr,
+                  flush=True)
+            seconds, rss, emitted = bench.run_tap(config, {}, keep=records_file)
+            tap_runs.append(seconds)
+            tap_rss = max(tap_rss, rss)
+            for load in loads:
+                schema = f"{load.schema}_r{round_}"
+                target_config = (pipelinewise_config(db, schema) if load.target != bench.
+                                 TARGET_POSTGRES else {**load.settings, "sqlalchemy_url": db.url,
+                                                       "default_target_schema": schema})
+                timed[load.name].append(run_pipeline(load.tap_config or config, load.target,
+                                                     target_config))
+                loaded = db.rows(schema)
+                if loaded != emitted:
+                    raise SystemExit(f"{load.name}: {loaded} rows in PostgreSQL, {emitted} "
+                                     f"emitted")
+            seconds, copied = bare_copy(db, records_file, f"e2e_shipped_r{round_}",
+                                        TABLES[vendor], f"e2e_copy_r{round_}")
+            copy_runs.append(seconds)
+
+        rows = [E2ERow(f"{label}: tap alone (stdout to a counting pipe)", emitted, None,
+                       tap_runs, tap_rss, None)]
+        rows += [E2ERow(f"{label}: {load.name}", emitted, emitted, [t[0] for t in runs],
+                        max(t[1] for t in runs), max(t[2] for t in runs))
+                 for load in loads for runs in [timed[load.name]]]
         rows.append(E2ERow(f"{label}: bare COPY of the same {TABLES[vendor]} rows (psql "
-                           f"\\copy, CSV)", copied, int(db.sql(
-                               f"select count(*) from e2e_copy.{TABLES[vendor]}")[0][0]),
-                           seconds, None, None))
+                           f"\\copy, CSV)", copied, copied, copy_runs, None, None))
     return rows
 
 
@@ -312,9 +349,17 @@ def ratios(rows: list[E2ERow]) -> list[str]:
                        f"{other.rate / shipped.rate:.2f}x (tables not of the same types: "
                        f"see README)")
         out.append(f"- {vendor}: shipped config / loader defaults = "
-                   f"{shipped.rate / defaults.rate:.2f}x; tap alone / shipped = "
-                   f"{tap.rate / shipped.rate:.1f}x; vs bare COPY ({copy.rate:,.0f} rows/s): "
+                   f"{shipped.rate / defaults.rate:.2f}x{_per_round(shipped, defaults, 2)}; "
+                   f"tap alone / shipped = {tap.rate / shipped.rate:.1f}x"
+                   f"{_per_round(tap, shipped, 1)}; vs bare COPY ({copy.rate:,.0f} rows/s): "
                    f"defaults {defaults.rate / copy.rate:.2f}, shipped "
                    f"{shipped.rate / copy.rate:.2f}, BATCH {batch.rate / copy.rate:.2f}, "
                    f"tap alone {tap.rate / copy.rate:.2f}")
     return out
+
+
+def _per_round(faster: E2ERow, slower: E2ERow, digits: int) -> str:
+    pairs = paired_ratios(faster, slower)
+    if len(pairs) < 2:
+        return ""
+    return f" (per round {min(pairs):.{digits}f}-{max(pairs):.{digits}f}x)"

@@ -143,6 +143,7 @@ class BrazeSim:
             "first_name": ("Ada", "Linus", "Grace")[n % 3], "last_name": f"Last{n}",
             "email": f"user{n}@example.com", "dob": "1990-01-02", "country": "NO",
             "home_city": "Oslo", "language": "en", "time_zone": "Europe/Oslo",
+            "last_coordinates": [round(10.7 + n % 100 / 1000, 3), 59.91],
             "gender": ("M", "F", "O", None)[n % 4], "total_revenue": n * 1.5,
             "random_bucket": n * 37 % 10000, "email_subscribe": "opted_in",
             "push_subscribe": "subscribed",

@@ -29,8 +29,10 @@ TYPES = {
     "reachability_events": {"timestamp": "timestamp", "has_phone_number": "boolean",
                             "is_optin": "boolean", "reasons": "ARRAY"},
     "braze_users": {"created_at": "timestamp", "custom_attributes": "jsonb",
-                    "devices": "ARRAY", "total_revenue": "numeric", "random_bucket": "bigint"},
+                    "devices": "jsonb", "total_revenue": "numeric", "random_bucket": "bigint"},
 }
+# columns that hold one JSON array per row (arrays of vendor objects: `jsonb`, not `jsonb[]`)
+JSON_ARRAYS = {"braze_users": ("user_aliases", "custom_events", "devices", "last_coordinates")}
 
 
 def sql(query: str) -> list[list[str]]:
@@ -60,6 +62,14 @@ def check_types(schema: str) -> list[str]:
         if sorted(primary) != sorted(KEYS[table]):
             problems.append(f"{schema}.{table}: primary key {primary}, expected "
                             f"{list(KEYS[table])}")
+    for table, columns in JSON_ARRAYS.items():
+        for column in columns:
+            [[filled, other]] = sql(
+                f"select count({column}), count(*) filter (where jsonb_typeof({column}) "
+                f"<> 'array') from {schema}.{table}")
+            if int(filled) == 0 or int(other):
+                problems.append(f"{schema}.{table}.{column}: {filled} values, {other} of them "
+                                f"not a JSON array")
     return problems
 
 

@@ -19,11 +19,11 @@ NUMBER = _nullable("number")
 INTEGER = _nullable("integer")
 DATETIME = {**_nullable("string"), "format": "date-time"}
 OBJECT = {**_nullable("object"), "properties": {}, "additionalProperties": True}
-ANY_ARRAY = {**_nullable("array"), "items": {}}
 STRING_ARRAY = {**_nullable("array"), "items": {"type": "string"}}
-OBJECT_ARRAY = {**_nullable("array"),
-                "items": {"type": ["object", "null"], "properties": {},
-                          "additionalProperties": True}}
+# Arrays of vendor objects: no `items` (JSON Schema: any item), so SQL targets keep each array
+# as one JSON value (`jsonb` in target-postgres: JSON operators, GIN indexes) instead of a
+# PostgreSQL array of JSON values (`jsonb[]`), whose per-element text escaping slows the load.
+JSON_ARRAY = _nullable("array")
 
 
 def _schema(properties: dict[str, Any], required: list[str]) -> dict[str, Any]:
@@ -84,7 +84,7 @@ BRAZE_USERS = _schema({
     "export_scope": STRING,
     "braze_id": STRING,
     "external_id": STRING,
-    "user_aliases": OBJECT_ARRAY,
+    "user_aliases": JSON_ARRAY,
     "random_bucket": INTEGER,
     "created_at": DATETIME,
     "first_name": STRING,
@@ -96,7 +96,7 @@ BRAZE_USERS = _schema({
     "phone": STRING,
     "language": STRING,
     "time_zone": STRING,
-    "last_coordinates": ANY_ARRAY,
+    "last_coordinates": JSON_ARRAY,
     "gender": STRING,
     "total_revenue": NUMBER,
     "attributed_campaign": STRING,
@@ -107,14 +107,14 @@ BRAZE_USERS = _schema({
     "email_subscribe": STRING,
     "push_opted_in_at": DATETIME,
     "custom_attributes": OBJECT,
-    "custom_events": OBJECT_ARRAY,
-    "purchases": OBJECT_ARRAY,
-    "devices": OBJECT_ARRAY,
-    "push_tokens": OBJECT_ARRAY,
-    "apps": OBJECT_ARRAY,
-    "campaigns_received": OBJECT_ARRAY,
-    "canvases_received": OBJECT_ARRAY,
-    "cards_clicked": OBJECT_ARRAY,
+    "custom_events": JSON_ARRAY,
+    "purchases": JSON_ARRAY,
+    "devices": JSON_ARRAY,
+    "push_tokens": JSON_ARRAY,
+    "apps": JSON_ARRAY,
+    "campaigns_received": JSON_ARRAY,
+    "canvases_received": JSON_ARRAY,
+    "cards_clicked": JSON_ARRAY,
     "uninstalled_at": DATETIME,
     "extra": OBJECT,
     "exported_at": DATETIME,
