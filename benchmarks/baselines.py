@@ -4,6 +4,7 @@ Subclasses here, not switches in the package. Run one as the tap's CLI:
 
     python benchmarks/baselines.py sdk-defaults --config config.json
     python benchmarks/baselines.py sequential --config config.json
+    python benchmarks/baselines.py array-columns --config config.json
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from singer_sdk.io_base import SingerWriter
 from singer_sdk.singerlib import RecordMessage
 
 from tap_profile_export.session import SyncSession
-from tap_profile_export.streams import ExportStream
+from tap_profile_export.streams import BrazeUsersStream, ExportStream
 from tap_profile_export.tap import TapProfileExport
 
 
@@ -64,8 +65,33 @@ class SdkDefaultsTap(TapProfileExport):
         super().__init__(*args, **kwargs)
 
 
+def with_object_items(schema: dict[str, Any]) -> dict[str, Any]:
+    """`schema` as 0.1.0 declared it: arrays without `items` get open-object items, which
+    target-postgres turns into `jsonb[]` columns."""
+    items = {"type": ["object", "null"], "properties": {}, "additionalProperties": True}
+    properties = {name: {**prop, "items": items} if "array" in prop["type"]
+                  and "items" not in prop else prop
+                  for name, prop in schema["properties"].items()}
+    return {**schema, "properties": properties}
+
+
+class ArrayColumnsBrazeUsers(BrazeUsersStream):
+    """braze_users with 0.1.0's schema."""
+
+    schema = with_object_items(BrazeUsersStream.schema)
+
+
+class ArrayColumnsTap(TapProfileExport):
+    """Reference: Braze's arrays of objects loaded as PostgreSQL arrays (`jsonb[]`), as 0.1.0
+    declared them, instead of one `jsonb` value each."""
+
+    stream_classes = tuple(ArrayColumnsBrazeUsers if cls is BrazeUsersStream else cls
+                           for cls in TapProfileExport.stream_classes)
+
+
 BASELINES: dict[str, type[TapProfileExport]] = {
-    "sdk-defaults": SdkDefaultsTap, "sequential": SequentialTap}
+    "sdk-defaults": SdkDefaultsTap, "sequential": SequentialTap,
+    "array-columns": ArrayColumnsTap}
 
 if __name__ == "__main__":
     baseline = BASELINES[sys.argv.pop(1)]

@@ -16,9 +16,11 @@ rows: the loaders are 10-50x slower than the tap): one embedded PostgreSQL start
 bench, then on the same export, in one run: the tap alone (stdout to a pipe that counts), tap →
 meltanolabs-target-postgres with the loader's defaults, with each setting of `meltano.yml` added
 in turn, with the shipped config (`meltano.yml`), BATCH messages end to end, and a bare
-PostgreSQL `COPY` of the same rows (the practical limit). Rows are counted in PostgreSQL and
-must equal the records the tap emitted. The loader is the one `meltano install` builds
-(`make bench` installs it). Tap and target are piped together exactly as `meltano run` does.
+PostgreSQL `COPY` of the same rows (the practical limit); for Braze also the shipped config fed
+by 0.1.0's schema (`baselines.py array-columns`: arrays of objects as `jsonb[]`, not `jsonb`).
+Rows are counted in PostgreSQL and must equal the records the tap emitted. The loader is the
+one `meltano install` builds (`make bench` installs it). Tap and target are piped together
+exactly as `meltano run` does.
 A single load is noisy on a shared 2-core machine, so every end-to-end row runs `--rounds`
 times (default 3), interleaved with the other rows, and the table shows the median and the
 spread; the ratios also give the range over rounds (rows of one round ran back to back).
@@ -63,7 +65,8 @@ BASELINES = ROOT / "benchmarks" / "baselines.py"
 
 
 def baseline(name: str) -> list[str]:
-    """The command of a reference tap of `baselines.py` (`sdk-defaults`, `sequential`)."""
+    """The command of a reference tap of `baselines.py` (`sdk-defaults`, `sequential`,
+    `array-columns`)."""
     return [sys.executable, str(BASELINES), name]
 LAUNCHER = ROOT / "scripts" / "peak_rss.py"
 TARGET_POSTGRES = ROOT / ".meltano" / "loaders" / "target-postgres" / "venv" / "bin" / \

@@ -135,9 +135,10 @@ def warehouse() -> Iterator[Warehouse]:
             server.stop()
 
 
-def run_pipeline(tap_config: dict[str, Any], target: Path,
-                 target_config: dict[str, Any]) -> tuple[float, float, float]:
-    """(seconds, tap peak RSS MiB, target peak RSS MiB) of tap | target."""
+def run_pipeline(tap_config: dict[str, Any], target: Path, target_config: dict[str, Any],
+                 tap: list[str] | None = None) -> tuple[float, float, float]:
+    """(seconds, tap peak RSS MiB, target peak RSS MiB) of tap | target (`tap`: a baseline's
+    command instead of the tap's CLI)."""
     with tempfile.TemporaryDirectory() as tmp:
         tmp_path = Path(tmp)
         (tmp_path / "tap.json").write_text(json.dumps(tap_config))
@@ -145,17 +146,17 @@ def run_pipeline(tap_config: dict[str, Any], target: Path,
         tap_log, target_log = tmp_path / "tap.log", tmp_path / "target.log"
         started = time.perf_counter()
         with tap_log.open("wb") as tap_err, target_log.open("wb") as target_err:
-            tap = subprocess.Popen(
-                bench.launched([bench.TAP, "--config", str(tmp_path / "tap.json")],
+            extractor = subprocess.Popen(
+                bench.launched([*(tap or [bench.TAP]), "--config", str(tmp_path / "tap.json")],
                                tmp_path / "tap.rss"), stdout=subprocess.PIPE, stderr=tap_err)
             loader = subprocess.Popen(
                 bench.launched([str(target), "--config", str(tmp_path / "target.json")],
                                tmp_path / "target.rss"),
-                stdin=tap.stdout, stdout=subprocess.DEVNULL, stderr=target_err)
-            assert tap.stdout is not None
-            tap.stdout.close()
+                stdin=extractor.stdout, stdout=subprocess.DEVNULL, stderr=target_err)
+            assert extractor.stdout is not None
+            extractor.stdout.close()
             loader.wait()
-            tap.wait()
+            extractor.wait()
         seconds = time.perf_counter() - started
         tap_rss, tap_status = bench.launcher_result(tmp_path / "tap.rss")
         target_rss, target_status = bench.launcher_result(tmp_path / "target.rss")
@@ -239,6 +240,7 @@ class Load:
     settings: dict[str, Any]
     schema: str
     tap_config: dict[str, Any] | None = None
+    tap: list[str] | None = None
 
 
 def vendor_e2e_rows(vendor: str, records_wanted: int, ladder: bool, pipelinewise: bool,
@@ -270,6 +272,11 @@ def vendor_e2e_rows(vendor: str, records_wanted: int, ladder: bool, pipelinewise
                     bench.TARGET_POSTGRES, partial, f"e2e_step{index}"))
         loads.append(Load("tap → target-postgres, shipped config (meltano.yml)",
                           bench.TARGET_POSTGRES, shipped, "e2e_shipped"))
+        if vendor == "braze":  # what jsonb instead of jsonb[] columns gained
+            loads.append(Load("tap with 0.1.0's schema (arrays of objects as jsonb[]) → "
+                              "target-postgres, shipped config (not shipped)",
+                              bench.TARGET_POSTGRES, shipped, "e2e_array_columns",
+                              tap=bench.baseline("array-columns")))
         if ladder:  # an alternative measured, not shipped: bigger load batches
             loads.append(Load("tap → target-postgres, shipped config + batch_size_rows: 50000 "
                               "(not shipped)", bench.TARGET_POSTGRES,
@@ -301,11 +308,18 @@ def vendor_e2e_rows(vendor: str, records_wanted: int, ladder: bool, pipelinewise
                                  TARGET_POSTGRES else {**load.settings, "sqlalchemy_url": db.url,
                                                        "default_target_schema": schema})
                 timed[load.name].append(run_pipeline(load.tap_config or config, load.target,
-                                                     target_config))
+                                                     target_config, load.tap))
                 loaded = db.rows(schema)
                 if loaded != emitted:
                     raise SystemExit(f"{load.name}: {loaded} rows in PostgreSQL, {emitted} "
                                      f"emitted")
+            if vendor == "braze":  # the two rows differ in the column type, and only there
+                for schema, kind in (("e2e_shipped", "jsonb"), ("e2e_array_columns", "ARRAY")):
+                    [[found]] = db.sql(f"select data_type from information_schema.columns "
+                                       f"where table_schema = '{schema}_r{round_}' and "
+                                       f"table_name = 'braze_users' and column_name = 'devices'")
+                    if found != kind:
+                        raise SystemExit(f"{schema}: braze_users.devices is {found}, not {kind}")
             seconds, copied = bare_copy(db, records_file, f"e2e_shipped_r{round_}",
                                         TABLES[vendor], f"e2e_copy_r{round_}")
             copy_runs.append(seconds)
@@ -344,6 +358,10 @@ def ratios(rows: list[E2ERow]) -> list[str]:
         batch = next(r for k, r in same.items() if k.startswith("BATCH"))
         copy = next(r for k, r in same.items() if "bare COPY" in k)
         other = next((r for k, r in same.items() if "pipelinewise" in k), None)
+        if old_schema := next((r for k, r in same.items() if "0.1.0's schema" in k), None):
+            out.append(f"- {vendor}: jsonb instead of jsonb[] columns (shipped config, tap's "
+                       f"schema / 0.1.0's) = {shipped.rate / old_schema.rate:.2f}x"
+                       f"{_per_round(shipped, old_schema, 2)}")
         if other:
             out.append(f"- {vendor}: pipelinewise-target-postgres / shipped config = "
                        f"{other.rate / shipped.rate:.2f}x (tables not of the same types: "
