@@ -242,6 +242,58 @@ class Load:
     tap_config: dict[str, Any] | None = None
     tap: list[str] | None = None
 
+    def target_config(self, db: Warehouse, schema: str) -> dict[str, Any]:
+        """The loader's config for one run into `schema`."""
+        if self.target != bench.TARGET_POSTGRES:
+            return pipelinewise_config(db, schema)
+        return {**self.settings, "sqlalchemy_url": db.url, "default_target_schema": schema}
+
+
+def planned_loads(vendor: str, config: dict[str, Any], batch_root: Path, ladder: bool,
+                  pipelinewise: bool) -> list[Load]:
+    """The loads to time for one vendor, in table order."""
+    shipped = shipped_loader_config()
+    loads = [Load("tap → target-postgres, loader defaults", bench.TARGET_POSTGRES, {},
+                  "e2e_defaults")]
+    steps = [k for k in shipped if k != "default_target_schema"
+             and (k not in LOADER_DEFAULTS or LOADER_DEFAULTS[k] != shipped[k])]
+    if ladder:
+        for index, _key in enumerate(steps[:-1], start=1):
+            partial = {k: shipped[k] for k in steps[:index]}
+            loads.append(Load("tap → target-postgres, loader defaults + " + ", ".join(
+                f"{k}: {json.dumps(v)}" for k, v in partial.items()),
+                bench.TARGET_POSTGRES, partial, f"e2e_step{index}"))
+    loads.append(Load("tap → target-postgres, shipped config (meltano.yml)",
+                      bench.TARGET_POSTGRES, shipped, "e2e_shipped"))
+    if vendor == "braze":  # what jsonb instead of jsonb[] columns gained
+        loads.append(Load("tap with 0.1.0's schema (arrays of objects as jsonb[]) → "
+                          "target-postgres, shipped config (not shipped)",
+                          bench.TARGET_POSTGRES, shipped, "e2e_array_columns",
+                          tap=bench.baseline("array-columns")))
+    if ladder:  # an alternative measured, not shipped: bigger load batches
+        loads.append(Load("tap → target-postgres, shipped config + batch_size_rows: 50000 "
+                          "(not shipped)", bench.TARGET_POSTGRES,
+                          {**shipped, "batch_size_rows": 50_000}, "e2e_bigger"))
+    batch_tap = {**config, "batch_config": {
+        "encoding": {"format": "jsonl", "compression": "gzip"},
+        "storage": {"root": f"file://{batch_root}"}, "batch_size": 100_000}}
+    loads.append(Load("BATCH messages (jsonl.gz, batch_size 100,000) → target-postgres, "
+                      "shipped config", bench.TARGET_POSTGRES, shipped, "e2e_batch", batch_tap))
+    if pipelinewise and (pw := ensure_pipelinewise()):
+        loads.append(Load("tap → pipelinewise-target-postgres 2.1.2 (batch_size_rows "
+                          "100,000)", pw, {}, "e2e_pipelinewise"))
+    return loads
+
+
+def check_array_columns(db: Warehouse, suffix: str) -> None:
+    """The shipped and the 0.1.0-schema Braze rows differ in the type of the array columns."""
+    for schema, kind in (("e2e_shipped", "jsonb"), ("e2e_array_columns", "ARRAY")):
+        [[found]] = db.sql(f"select data_type from information_schema.columns where "
+                           f"table_schema = '{schema}{suffix}' and table_name = 'braze_users' "
+                           f"and column_name = 'devices'")
+        if found != kind:
+            raise SystemExit(f"{schema}: braze_users.devices is {found}, not {kind}")
+
 
 def vendor_e2e_rows(vendor: str, records_wanted: int, ladder: bool, pipelinewise: bool,
                     rounds: int = 1) -> list[E2ERow]:
@@ -254,43 +306,11 @@ def vendor_e2e_rows(vendor: str, records_wanted: int, ladder: bool, pipelinewise
     from sandbox import Sandbox
 
     label = {"batch": "Batch events", "apsis": "APSIS profiles", "braze": "Braze users"}[vendor]
-    shipped = shipped_loader_config()
     with Sandbox(seed=99) as sb, warehouse() as db, tempfile.TemporaryDirectory() as tmp:
-        scale = records_wanted / bench.SIZES[vendor]
-        config = bench.configure(sb, vendor, scale)
+        config = bench.configure(sb, vendor, records_wanted / bench.SIZES[vendor])
         records_file = Path(tmp) / "records.jsonl"
         bench.run_tap({**config, "type_conformance": "none"}, {})  # warm-up: sandbox generates
-        loads = [Load("tap → target-postgres, loader defaults", bench.TARGET_POSTGRES, {},
-                      "e2e_defaults")]
-        steps = [k for k in shipped if k != "default_target_schema"
-                 and (k not in LOADER_DEFAULTS or LOADER_DEFAULTS[k] != shipped[k])]
-        if ladder:
-            for index, _key in enumerate(steps[:-1], start=1):
-                partial = {k: shipped[k] for k in steps[:index]}
-                loads.append(Load("tap → target-postgres, loader defaults + " + ", ".join(
-                    f"{k}: {json.dumps(v)}" for k, v in partial.items()),
-                    bench.TARGET_POSTGRES, partial, f"e2e_step{index}"))
-        loads.append(Load("tap → target-postgres, shipped config (meltano.yml)",
-                          bench.TARGET_POSTGRES, shipped, "e2e_shipped"))
-        if vendor == "braze":  # what jsonb instead of jsonb[] columns gained
-            loads.append(Load("tap with 0.1.0's schema (arrays of objects as jsonb[]) → "
-                              "target-postgres, shipped config (not shipped)",
-                              bench.TARGET_POSTGRES, shipped, "e2e_array_columns",
-                              tap=bench.baseline("array-columns")))
-        if ladder:  # an alternative measured, not shipped: bigger load batches
-            loads.append(Load("tap → target-postgres, shipped config + batch_size_rows: 50000 "
-                              "(not shipped)", bench.TARGET_POSTGRES,
-                              {**shipped, "batch_size_rows": 50_000}, "e2e_bigger"))
-        batch_tap = {**config, "batch_config": {
-            "encoding": {"format": "jsonl", "compression": "gzip"},
-            "storage": {"root": f"file://{Path(tmp) / 'batches'}"}, "batch_size": 100_000}}
-        loads.append(Load("BATCH messages (jsonl.gz, batch_size 100,000) → target-postgres, "
-                          "shipped config", bench.TARGET_POSTGRES, shipped, "e2e_batch",
-                          batch_tap))
-        if pipelinewise and (pw := ensure_pipelinewise()):
-            loads.append(Load("tap → pipelinewise-target-postgres 2.1.2 (batch_size_rows "
-                              "100,000)", pw, {}, "e2e_pipelinewise"))
-
+        loads = planned_loads(vendor, config, Path(tmp) / "batches", ladder, pipelinewise)
         tap_runs: list[float] = []
         tap_rss, emitted = 0.0, 0
         timed: dict[str, list[tuple[float, float, float]]] = {load.name: [] for load in loads}
@@ -304,22 +324,14 @@ def vendor_e2e_rows(vendor: str, records_wanted: int, ladder: bool, pipelinewise
             tap_rss = max(tap_rss, rss)
             for load in loads:
                 schema = f"{load.schema}_r{round_}"
-                target_config = (pipelinewise_config(db, schema) if load.target != bench.
-                                 TARGET_POSTGRES else {**load.settings, "sqlalchemy_url": db.url,
-                                                       "default_target_schema": schema})
                 timed[load.name].append(run_pipeline(load.tap_config or config, load.target,
-                                                     target_config, load.tap))
+                                                     load.target_config(db, schema), load.tap))
                 loaded = db.rows(schema)
                 if loaded != emitted:
                     raise SystemExit(f"{load.name}: {loaded} rows in PostgreSQL, {emitted} "
                                      f"emitted")
-            if vendor == "braze":  # the two rows differ in the column type, and only there
-                for schema, kind in (("e2e_shipped", "jsonb"), ("e2e_array_columns", "ARRAY")):
-                    [[found]] = db.sql(f"select data_type from information_schema.columns "
-                                       f"where table_schema = '{schema}_r{round_}' and "
-                                       f"table_name = 'braze_users' and column_name = 'devices'")
-                    if found != kind:
-                        raise SystemExit(f"{schema}: braze_users.devices is {found}, not {kind}")
+            if vendor == "braze":
+                check_array_columns(db, f"_r{round_}")
             seconds, copied = bare_copy(db, records_file, f"e2e_shipped_r{round_}",
                                         TABLES[vendor], f"e2e_copy_r{round_}")
             copy_runs.append(seconds)
