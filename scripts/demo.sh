@@ -201,6 +201,33 @@ if [ "${1:-}" = "--warehouse-tests" ]; then
   "$VPY" scripts/compare_counts.py "$LOGS/tap-output.jsonl" profile_export_batch \
     || fail "BATCH load: row counts differ from the records the tap emitted"
   "$VPY" scripts/warehouse_checks.py types profile_export_batch
+
+  UPGRADE=profile_export_upgrade
+  step "Warehouse: a braze_users table loaded by 0.1.0 (arrays as jsonb[]) into $UPGRADE, converted with CHANGELOG.md's ALTER TABLE, then loaded again"
+  upgrade_dir=$(mktemp -d)
+  "$MELTANO" invoke --dump=config tap-profile-export--braze >"$upgrade_dir/tap.json" \
+    2>>"$LOGS/upgrade.log" || show "$LOGS/upgrade.log"
+  TARGET_POSTGRES_DEFAULT_TARGET_SCHEMA=$UPGRADE "$MELTANO" invoke --dump=config target-postgres \
+    >"$upgrade_dir/target.json" 2>>"$LOGS/upgrade.log" || show "$LOGS/upgrade.log"
+  # benchmarks/baselines.py array-columns: the tap with 0.1.0's braze_users schema
+  "$VPY" benchmarks/baselines.py array-columns --config "$upgrade_dir/tap.json" 2>>"$LOGS/upgrade.log" \
+    | .meltano/loaders/target-postgres/venv/bin/target-postgres --config "$upgrade_dir/target.json" \
+      >/dev/null 2>>"$LOGS/upgrade.log" || show "$LOGS/upgrade.log" 40
+  devices_type=$(warehouse psql "select data_type from information_schema.columns where
+    table_schema = '$UPGRADE' and table_name = 'braze_users' and column_name = 'devices'")
+  [[ $devices_type == *ARRAY* ]] || fail "the 0.1.0-schema load did not make devices jsonb[]"
+  "$VPY" - "$UPGRADE" >"$upgrade_dir/upgrade.sql" <<'PY' || fail "no ALTER TABLE in CHANGELOG.md"
+import re, sys
+changelog = open("CHANGELOG.md").read()
+sql = re.search(r"```sql\n\s*(ALTER TABLE <schema>\.braze_users.*?)\n\s*```", changelog, re.S)
+print(sql.group(1).replace("<schema>", sys.argv[1]))
+PY
+  warehouse psql "$(cat "$upgrade_dir/upgrade.sql")" >>"$LOGS/upgrade.log" 2>&1 \
+    || show "$LOGS/upgrade.log"
+  TARGET_POSTGRES_DEFAULT_TARGET_SCHEMA=$UPGRADE "$MELTANO" run tap-profile-export--braze \
+    target-postgres >"$LOGS/meltano-run-upgrade.log" 2>&1 || show "$LOGS/meltano-run-upgrade.log" 40
+  "$VPY" scripts/warehouse_checks.py arrays $UPGRADE
+  rm -rf "$upgrade_dir"
 fi
 
 step "The vendor sandbox refused no request (a real vendor would have refused it too)"

@@ -3,6 +3,7 @@
 
     python scripts/warehouse_checks.py types <schema>
     python scripts/warehouse_checks.py unique <schema>
+    python scripts/warehouse_checks.py arrays <schema>   # Braze's JSON-array columns only
     python scripts/warehouse_checks.py counts <schema>   # prints {"table": rows, ...}
     python scripts/warehouse_checks.py deleted <schema> [profiles:<source>/<profile_id> ...]
         [braze_users:<external_id> ...]   # exactly these rows soft-deleted (_sdc_deleted_at)
@@ -29,7 +30,7 @@ TYPES = {
     "reachability_events": {"timestamp": "timestamp", "has_phone_number": "boolean",
                             "is_optin": "boolean", "reasons": "ARRAY"},
     "braze_users": {"created_at": "timestamp", "custom_attributes": "jsonb",
-                    "devices": "jsonb", "total_revenue": "numeric", "random_bucket": "bigint"},
+                    "total_revenue": "numeric", "random_bucket": "bigint"},
 }
 # columns that hold one JSON array per row (arrays of vendor objects: `jsonb`, not `jsonb[]`)
 JSON_ARRAYS = {"braze_users": ("user_aliases", "custom_events", "devices", "last_coordinates")}
@@ -62,8 +63,20 @@ def check_types(schema: str) -> list[str]:
         if sorted(primary) != sorted(KEYS[table]):
             problems.append(f"{schema}.{table}: primary key {primary}, expected "
                             f"{list(KEYS[table])}")
+    return problems + check_json_arrays(schema)
+
+
+def check_json_arrays(schema: str) -> list[str]:
+    """Problems: a JSON-array column that is not `jsonb`, is empty, or holds anything else."""
+    problems = []
     for table, columns in JSON_ARRAYS.items():
+        found = dict(sql(f"select column_name, data_type from information_schema.columns "
+                         f"where table_schema = '{schema}' and table_name = '{table}'"))
         for column in columns:
+            if found.get(column) != "jsonb":
+                problems.append(f"{schema}.{table}.{column}: type {found.get(column)!r}, "
+                                f"expected jsonb")
+                continue
             [[filled, other]] = sql(
                 f"select count({column}), count(*) filter (where jsonb_typeof({column}) "
                 f"<> 'array') from {schema}.{table}")
@@ -122,7 +135,8 @@ def main(command: str, schema: str, *args: str) -> int:
     if command == "deleted":
         problems = check_deleted(schema, list(args))
     else:
-        problems = check_types(schema) if command == "types" else check_unique(schema)
+        checks = {"types": check_types, "unique": check_unique, "arrays": check_json_arrays}
+        problems = checks[command](schema)
     for problem in problems:
         print(f"FAIL {problem}", file=sys.stderr)
     if not problems:
