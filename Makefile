@@ -18,7 +18,7 @@ venv: $(VENV)/.installed
 
 lint: venv
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/mypy tap_profile_export sandbox
+	$(VENV)/bin/mypy tap_profile_export sandbox benchmarks scripts
 	$(PY) scripts/settings_doc.py check
 
 # pytest exits 5 when it collects no tests: make treats that as a failure too. The e2e tests

@@ -41,10 +41,11 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import IO, Any, cast
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -179,6 +180,10 @@ def baseline_rows() -> list[str]:
             f"{usage.ru_maxrss / 1024:.0f} MiB (the bench's own high-water mark, inherited)"]
 
 
+def _count(items: Iterable[object]) -> int:
+    return sum(1 for _ in items)
+
+
 def parse_only(vendor: str, cache: Path) -> tuple[float, int, float]:
     """(seconds, records, uncompressed MB) to decompress and parse the export's files."""
     started, records, size = time.perf_counter(), 0, 0
@@ -192,12 +197,12 @@ def parse_only(vendor: str, cache: Path) -> tuple[float, int, float]:
     for path in files:
         with path.open("rb") as raw:
             if vendor == "apsis":
-                counter = CountingReader(raw)
-                records += sum(1 for _ in iter_object_items(counter, path.name, "profiles"))
+                counter = cast(IO[bytes], CountingReader(raw))
+                records += _count(iter_object_items(counter, path.name, "profiles"))
             elif vendor == "braze":
-                records += sum(1 for _ in iter_archive_records(raw, path.name))
+                records += _count(iter_archive_records(raw, path.name))
             else:
-                records += sum(1 for _ in iter_records(raw, path.name))
+                records += _count(iter_records(raw, path.name))
     seconds = time.perf_counter() - started
     for path in files:  # uncompressed size, measured outside the timed section
         size += _uncompressed_size(vendor, path)
