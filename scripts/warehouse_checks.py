@@ -44,12 +44,17 @@ def sql(query: str) -> list[list[str]]:
     return [[cell.strip() for cell in line.split("|")] for line in lines]
 
 
+def column_types(schema: str, table: str) -> dict[str, str]:
+    """Column name → data_type (information_schema spelling) of one table."""
+    return dict(sql(f"select column_name, data_type from information_schema.columns "
+                    f"where table_schema = '{schema}' and table_name = '{table}'"))
+
+
 def check_types(schema: str) -> list[str]:
     """Problems with column types and primary keys."""
     problems = []
     for table, columns in TYPES.items():
-        found = dict(sql(f"select column_name, data_type from information_schema.columns "
-                         f"where table_schema = '{schema}' and table_name = '{table}'"))
+        found = column_types(schema, table)
         for column, expected in columns.items():
             if not found.get(column, "").startswith(expected):
                 problems.append(f"{schema}.{table}.{column}: type {found.get(column)!r}, "
@@ -70,8 +75,7 @@ def check_json_arrays(schema: str) -> list[str]:
     """Problems: a JSON-array column that is not `jsonb`, is empty, or holds anything else."""
     problems = []
     for table, columns in JSON_ARRAYS.items():
-        found = dict(sql(f"select column_name, data_type from information_schema.columns "
-                         f"where table_schema = '{schema}' and table_name = '{table}'"))
+        found = column_types(schema, table)
         for column in columns:
             if found.get(column) != "jsonb":
                 problems.append(f"{schema}.{table}.{column}: type {found.get(column)!r}, "
