@@ -243,7 +243,7 @@ def batch_messages_row(label: str, config: dict[str, Any], megabytes: float,
 def vendor_rows(vendor: str, scale: float, quick: bool = False) -> list[Row]:
     """Tap (default settings), tap with conformance off, SDK defaults, parse-only."""
     rows: list[Row] = []
-    with Sandbox(seed=99) as sb:
+    with Sandbox(seed=99, real_time=True) as sb:
         config = configure(sb, vendor, scale)
         label = {"batch": "Batch events (NDJSON.gz parts)",
                  "apsis": "APSIS profiles (one JSON.gz document)",
@@ -272,7 +272,7 @@ def concurrency_rows(delay: float) -> list[Row]:
     """Wall time of 8+ exports over all vendors, together vs one after another."""
     rows = []
     for name, sequential in (("together", False), ("one after another", True)):
-        with Sandbox(seed=5) as sb:
+        with Sandbox(seed=5, real_time=True) as sb:
             for scenario in (sb.batch, sb.apsis, sb.braze):
                 scenario.ready_after = 0
                 scenario.ready_after_seconds = delay

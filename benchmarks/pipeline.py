@@ -306,7 +306,8 @@ def vendor_e2e_rows(vendor: str, records_wanted: int, ladder: bool, pipelinewise
     from sandbox import Sandbox
 
     label = {"batch": "Batch events", "apsis": "APSIS profiles", "braze": "Braze users"}[vendor]
-    with Sandbox(seed=99) as sb, warehouse() as db, tempfile.TemporaryDirectory() as tmp:
+    with Sandbox(seed=99, real_time=True) as sb, warehouse() as db, \
+            tempfile.TemporaryDirectory() as tmp:
         config = bench.configure(sb, vendor, records_wanted / bench.SIZES[vendor])
         records_file = Path(tmp) / "records.jsonl"
         bench.run_tap({**config, "type_conformance": "none"}, {})  # warm-up: sandbox generates

@@ -30,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     sandbox = Sandbox(args.seed, api_port=args.api_port, download_port=args.download_port,
-                      host=args.host)
+                      host=args.host, real_time=True)
     for name, target, attribute in (
             ("batch_profiles", sandbox.batch, "profiles"),
             ("batch_events", sandbox.batch, "events"),

@@ -154,7 +154,9 @@ class ApsisSim:
                        "createdAt": ms + 2500}
 
     def _arrival(self, n: int, event: dict[str, Any]) -> datetime:
-        key = f"{n}:{event['correlationId']}:{event['sourceEventTime']}"
+        # Relative to the anchor, so the same events arrive late whatever day the anchor is.
+        created = event["createdAt"] - int(self.sandbox.anchor.timestamp() * 1000)
+        key = f"{n}:{event['correlationId']}:{created}"
         return _event_instant(event) + arrival_delay(self.sandbox.seed, key,
                                                      self.scenario.late_minutes)
 

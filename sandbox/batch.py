@@ -200,11 +200,12 @@ class BatchSim:
         if denied:
             return denied
         body = request.json()
-        problem = _validate(body) if isinstance(body, dict) else "body must be a JSON object"
+        problem = _validate(body, self.sandbox.now()) if isinstance(body, dict) \
+            else "body must be a JSON object"
         if problem:
             return _error(400, "VALIDATION_ERROR", problem)
         export = _Export(f"export_{self.sandbox.seed}_{next(self._ids):05d}", body,
-                         rfc3339(self.sandbox.clock or datetime.now(timezone.utc)),
+                         rfc3339(self.sandbox.now()),
                          as_of=self.sandbox.clock)
         with self._lock:
             if self.scenario.export_errors > 0:
@@ -350,7 +351,7 @@ PARAMETERS = {
 ARRAYS = ("identifiers", "attributes", "events")
 
 
-def _validate(body: dict[str, Any], now: datetime | None = None) -> str | None:
+def _validate(body: dict[str, Any], now: datetime) -> str | None:
     """Why Batch refuses this export request (None: it accepts it). `now`: request time."""
     kind = body.get("export_type")
     if kind not in SCOPES:
@@ -378,7 +379,6 @@ def _validate(body: dict[str, Any], now: datetime | None = None) -> str | None:
         start, end = parse_rfc3339(body["from"]), parse_rfc3339(body["to"])
     except (KeyError, ValueError):
         return "from and to must be RFC 3339 date-times"
-    now = now or datetime.now(timezone.utc)
     if start < now - LOOKBACK:
         return "from is older than the lookback period (90 days)"
     if kind == "REACHABILITY" and start < REACHABILITY_FLOOR:

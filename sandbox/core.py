@@ -21,6 +21,8 @@ from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import parse_qsl, urlsplit
 
+from sandbox.timeline import WORLD, RealClock, SimulatedClock, anchor_from_env, tap_env
+
 SIGNING_KEY = b"sandbox-signing-key"
 #: One emulator module per vendor: name → `module:Class` (a `…Sim(sandbox)` with `routes()`,
 #: `tap_config()` and a `scenario`). A new vendor's sandbox module is added here.
@@ -140,7 +142,10 @@ class Sandbox:
     refusals: ClassVar[deque[tuple[Sandbox, RecordedRequest]]] = deque(maxlen=10_000)
 
     def __init__(self, seed: int = 7, *, api_port: int = 0, download_port: int = 0,
-                 host: str = "127.0.0.1") -> None:
+                 host: str = "127.0.0.1", real_time: bool = False) -> None:
+        """`real_time`: the data ends today and the clock is the machine's (the demo, the
+        benchmarks, where the tap runs on real time); else the data ends at the fixed anchor
+        (`sandbox.timeline`) and the clock is the simulated one every test shares."""
         self.seed = seed
         self.host = host
         self._ports = (api_port, download_port)
@@ -148,10 +153,14 @@ class Sandbox:
         self._log: list[RecordedRequest] = []
         self._faults: list[Fault] = []
         self._generated: dict[str, Any] = {}
-        self.anchor = datetime.now(timezone.utc).replace(hour=0, minute=0, second=0,
-                                                         microsecond=0)
-        #: Simulated "now" (None: the real clock). An event export holds the events that had
-        #: arrived by the clock when it was created; every answer's `Date` header shows it.
+        #: The simulated wall clock (shared with the tap runs of a test) or the real one.
+        self.wall: SimulatedClock | RealClock = RealClock() if real_time else WORLD
+        #: The day the synthetic data ends at (midnight UTC); tests may move it.
+        self.anchor = (datetime.now(timezone.utc).replace(hour=0, minute=0, second=0,
+                                                          microsecond=0)
+                       if real_time else anchor_from_env())
+        #: The vendors' clock when a test sets it (None: the wall clock). An event export holds
+        #: the events that had arrived by it when it was created; every `Date` header shows it.
         self.clock: datetime | None = None
         self.cache_dir = Path(tempfile.mkdtemp(prefix="tap-profile-export-sandbox-"))
         self._servers: list[ThreadingHTTPServer] = []
@@ -166,6 +175,15 @@ class Sandbox:
         self.braze_sim = self.sims["braze"]
         self.routes: list[Route] = [route for sim in self.sims.values() for route in sim.routes()]
         self.expecting_400 = False
+
+    def now(self) -> datetime:
+        """The vendors' current time: `clock` when a test set it, else the wall clock."""
+        return self.clock or self.wall.now()
+
+    def tap_env(self) -> dict[str, str]:
+        """Environment for a tap run against this sandbox: the same wall clock (nothing when
+        both run on real time)."""
+        return {} if isinstance(self.wall, RealClock) else tap_env(self.wall)
 
     # -- scenario shortcuts ----------------------------------------------------------------
 
@@ -348,8 +366,8 @@ def _handler_class(sandbox: Sandbox, origin: str) -> type[BaseHTTPRequestHandler
             pass
 
         def date_time_string(self, timestamp: float | None = None) -> str:
-            if timestamp is None and sandbox.clock is not None:
-                timestamp = sandbox.clock.timestamp()
+            if timestamp is None:
+                timestamp = sandbox.now().timestamp()
             return super().date_time_string(timestamp)
 
         def do_GET(self) -> None:

@@ -13,7 +13,7 @@ from tap_profile_export.exports import ExportCoordinator, ExportSpec, ExportSumm
 from tap_profile_export.settings import TapSettings
 from tap_profile_export.vendors import REGISTRY
 from tap_profile_export.vendors.base import Vendor
-from tap_profile_export.windows import to_rfc3339, utc_now
+from tap_profile_export.windows import CLOCK_ENV, clock_offset, to_rfc3339, utc_now
 
 LOGGER = logging.getLogger("tap_profile_export")
 
@@ -36,6 +36,9 @@ class SyncSession:
         """Configured vendors by name (a vendor is enabled when its block is present)."""
         settings = self._settings()
         now = utc_now()
+        if clock_offset():
+            LOGGER.warning("%s is set: this run's clock reads %s (the wall clock is %s off)",
+                           CLOCK_ENV, to_rfc3339(now), clock_offset())
         if settings.end_date and settings.end_date > now:
             LOGGER.warning("end_date %s is in the future; exporting events up to now (%s) so "
                            "no bookmark moves past data that does not exist yet",

@@ -2,13 +2,39 @@
 
 from __future__ import annotations
 
+import functools
+import os
 from collections.abc import Iterable
 from datetime import datetime, timedelta, timezone
 
+from tap_profile_export.errors import SettingError
+
+#: Environment variable that moves the tap's clock: the run behaves as if the wall clock had
+#: read this RFC 3339 instant when the tap started (windows, the default end_date, lookbacks,
+#: link ages). For reproducing a run of another day and for tests; unset in production.
+CLOCK_ENV = "TAP_PROFILE_EXPORT_NOW"
+
 
 def utc_now() -> datetime:
-    """Current time in UTC, whole seconds."""
-    return datetime.now(timezone.utc).replace(microsecond=0)
+    """The tap's current time in UTC, whole seconds (the wall clock unless `CLOCK_ENV` moves
+    it)."""
+    offset = clock_offset()  # first: its first call reads the wall clock too
+    return (datetime.now(timezone.utc) + offset).replace(microsecond=0)
+
+
+@functools.cache
+def clock_offset() -> timedelta:
+    """How far `CLOCK_ENV` moves the tap's clock from the wall clock (fixed at first use)."""
+    value = os.environ.get(CLOCK_ENV, "").strip()
+    if not value:
+        return timedelta(0)
+    try:
+        start = parse_rfc3339(value)
+    except ValueError:
+        raise SettingError(CLOCK_ENV, f"{value!r} is not an RFC 3339 date-time such as "
+                                      "2026-03-29T12:00:00Z; unset it to use the wall clock"
+                           ) from None
+    return start - datetime.now(timezone.utc)
 
 
 def to_rfc3339(value: datetime) -> str:

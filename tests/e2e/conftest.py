@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from sandbox import Sandbox
+from sandbox.timeline import tap_env
 
 TAP_EXECUTABLE = shutil.which("tap-profile-export", path=str(Path(sys.executable).parent)) or \
     "tap-profile-export"
@@ -69,7 +70,7 @@ def run_tap(tmp_path: Path, config: dict[str, Any], *, state: dict[str, Any] | N
         catalog_path.write_text(json.dumps(catalog))
         args += ["--catalog", str(catalog_path)]
     proc = subprocess.run(args, capture_output=True, text=True, timeout=timeout,
-                          env={**os.environ, **(env or {})}, check=False)
+                          env={**os.environ, **tap_env(), **(env or {})}, check=False)
     messages = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
     return TapRun(proc.returncode, proc.stdout, proc.stderr, messages)
 

@@ -3,7 +3,7 @@ counts as now — the real CLI against the sandbox, its clock set to the runs' t
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -34,12 +34,29 @@ def event_ids(sb: Sandbox, vendor: str, start: datetime, end: datetime,
             for key, section, event in sb.apsis_sim.expected_events(body, start, end, as_of)}
 
 
+def boundary_with_a_late_event(sb: Sandbox, vendor: str, day_end: datetime
+                               ) -> tuple[datetime, set[str]]:
+    """The first hour boundary of the day before `day_end` with an event stamped in the 90
+    minutes before it that reaches the vendor only after it: the test builds its case from
+    the sandbox's data instead of hoping the day it runs on has one."""
+    for hours in range(24, 0, -1):
+        boundary = day_end - timedelta(hours=hours)
+        stamped = boundary - timedelta(minutes=90)
+        late = event_ids(sb, vendor, stamped, boundary, day_end + timedelta(days=1)) - \
+            event_ids(sb, vendor, stamped, boundary, boundary)
+        if late:
+            return boundary, late
+    raise AssertionError(f"no {vendor} event arrives late on the day before {day_end}: "
+                         "raise late_minutes or the event count")
+
+
 @pytest.mark.parametrize("vendor", ["batch", "apsis"])
 def test_event_stamped_before_the_bookmark_but_arriving_later_is_read_next_run(
         sandbox: Sandbox, tmp_path: Path, vendor: str) -> None:
     sandbox.batch.events, sandbox.apsis.events_per_profile = 3000, 60  # ~100 a day
     sandbox.batch.late_minutes = sandbox.apsis.late_minutes = 90
-    run1_end = sandbox.anchor - timedelta(days=3)
+    run1_end, late_near_the_end = boundary_with_a_late_event(
+        sandbox, vendor, sandbox.anchor - timedelta(days=2))
     run2_end = run1_end + timedelta(days=1)
     start = run1_end - timedelta(days=1)
 
@@ -57,9 +74,7 @@ def test_event_stamped_before_the_bookmark_but_arriving_later_is_read_next_run(
     second_ids = {e["event_id"] for e in second.records("events")}
     late = event_ids(sandbox, vendor, start, run1_end, run2_end) - event_ids(
         sandbox, vendor, start, run1_end, run1_end)
-    # e.g. stamped 30 minutes before run 1's window end, arriving after run 1
-    assert event_ids(sandbox, vendor, run1_end - timedelta(minutes=90), run1_end,
-                     run2_end) & late, "the data should hold a late event in the last 90 min"
+    assert late_near_the_end <= late
     assert not late & first_ids
     assert late <= second_ids, "an event that arrived late was never exported"
     assert first_ids | second_ids == event_ids(sandbox, vendor, start, run2_end, run2_end)
@@ -68,13 +83,13 @@ def test_event_stamped_before_the_bookmark_but_arriving_later_is_read_next_run(
 
 
 def test_future_end_date_counts_as_now(sandbox: Sandbox, tmp_path: Path) -> None:
-    future = datetime.now(timezone.utc) + timedelta(days=2)
+    future = sandbox.wall.now() + timedelta(days=2)
     config = vendor_config(sandbox, "batch", start_date=to_rfc3339(sandbox.anchor
                                                                     - timedelta(days=5)),
                            end_date=to_rfc3339(future))
     run = run_tap(tmp_path, config)
     assert run.returncode == 0, run.stderr[-3000:]
-    after = datetime.now(timezone.utc)
+    after = sandbox.wall.now()
     assert f"end_date {to_rfc3339(future)} is in the future" in run.stderr
     creates = [r.json for r in sandbox.requests() if r.path == "/2.4/profiles/export"
                and r.json.get("export_type") in ("EVENTS", "REACHABILITY")]

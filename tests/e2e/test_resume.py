@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from sandbox import Sandbox
+from sandbox.timeline import tap_env
 from tap_profile_export.windows import to_rfc3339
 
 from .conftest import TAP_EXECUTABLE, TapRun, run_tap
@@ -62,7 +63,7 @@ def run_and_signal(tmp_path: Path, config: dict[str, Any], sig: signal.Signals,
     with stderr_path.open("w") as stderr:
         proc = subprocess.Popen([TAP_EXECUTABLE, "--config", str(config_path)],
                                 stdout=subprocess.PIPE, stderr=stderr, text=True,
-                                env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                                env={**os.environ, **tap_env(), "PYTHONUNBUFFERED": "1"})
         messages: list[dict[str, Any]] = []
         assert proc.stdout is not None
         sent = False

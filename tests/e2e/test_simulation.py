@@ -15,11 +15,12 @@ import signal
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from sandbox import Sandbox
+from sandbox.timeline import tap_env
 from tap_profile_export.vendors.apsis.records import event_id as apsis_event_id
 from tap_profile_export.windows import parse_rfc3339, to_rfc3339
 
@@ -86,7 +87,8 @@ def run_tap(tmp_path: Path, config: dict[str, Any], catalog: Path, state: dict[s
     killed = False
     messages: Messages = []
     with stderr_path.open("w") as stderr:
-        proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=stderr, text=True)
+        proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=stderr, text=True,
+                                env={**os.environ, **tap_env()})
         assert proc.stdout is not None
         for line in proc.stdout:
             messages.append(json.loads(line))
@@ -127,16 +129,16 @@ def catalog_of_event_streams(tmp_path: Path, config: dict[str, Any]) -> Path:
 
 
 def test_daily_runs_with_late_events_failures_and_kills_lose_nothing(tmp_path: Path) -> None:
-    real_now = datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0)
     schedule = [
         "normal", "batch_error_once", "apsis_503_once", "kill_waiting", "normal",
         "apsis_410_once", "kill_downloading", "normal", "future_end_date", "normal",
         "batch_error_for_good", "normal", "kill_waiting_then_error", "normal",
         "apsis_503_for_good", "normal", "normal",
     ]
-    base = real_now - STEP * (len(schedule) - 1)
     with Sandbox(seed=11) as sb:
-        sb.anchor = real_now + STEP  # events go on after the last run (not arrived yet)
+        now = sb.wall.now().replace(minute=0, second=0, microsecond=0)
+        base = now - STEP * (len(schedule) - 1)
+        sb.anchor = now + STEP  # events go on after the last run (not arrived yet)
         for scenario in (sb.batch, sb.apsis):
             scenario.history_days = len(schedule) + 2
             scenario.late_minutes = LATE_MINUTES
@@ -170,7 +172,7 @@ def test_daily_runs_with_late_events_failures_and_kills_lose_nothing(tmp_path: P
                 sb.batch.file_delay_seconds = 0.2
                 kill_when = last_state_has(batch_part_read)
             elif kind == "future_end_date":
-                run_config["end_date"] = to_rfc3339(real_now + STEP * 3)
+                run_config["end_date"] = to_rfc3339(now + STEP * 3)
             returncode, stderr, killed, messages = run_tap(tmp_path, run_config, catalog, state,
                                                            kill_when)
             run = Run(index, at, returncode, stderr, killed, state, messages)

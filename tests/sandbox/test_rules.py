@@ -18,6 +18,7 @@ from sandbox.batch import API_KEY as BATCH_KEY
 from sandbox.batch import PROJECT_KEY
 from sandbox.braze import API_KEY as BRAZE_KEY
 from sandbox.data import parse_rfc3339, rfc3339
+from sandbox.timeline import WORLD
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +34,8 @@ def sb(running: Sandbox) -> Sandbox:
 
 
 def now() -> datetime:
-    return datetime.now(timezone.utc)
+    """The sandbox's clock (the simulated one every test shares), never the machine's."""
+    return WORLD.now()
 
 
 # -- Batch ----------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ import logging
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from typing import IO, Any, cast
 from urllib.parse import urljoin, urlsplit
 
@@ -33,7 +33,7 @@ from tap_profile_export.readers import iter_object_items
 from tap_profile_export.redact import safe_url
 from tap_profile_export.vendors.apsis.records import map_events, map_profile
 from tap_profile_export.vendors.apsis.settings import ApsisSettings
-from tap_profile_export.windows import parse_rfc3339
+from tap_profile_export.windows import parse_rfc3339, utc_now
 
 LOGGER = logging.getLogger("tap_profile_export.apsis")
 POLL_URL_FIELDS = ("poll_url", "file_download_url_v2", "file_download_url", "url")
@@ -167,7 +167,7 @@ class ApsisAdapter:
     def resume_problem(self, spec: ExportSpec, entry: InFlightExport) -> str | None:
         """Poll URLs live one day; older ones are not worth polling."""
         created = parse_rfc3339(entry.created_at)
-        if datetime.now(timezone.utc) - created > POLL_URL_LIFETIME - POLL_URL_MARGIN:
+        if utc_now() - created > POLL_URL_LIFETIME - POLL_URL_MARGIN:
             return "its poll URL is older than APSIS keeps it (1 day)"
         return None
 

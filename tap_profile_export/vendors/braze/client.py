@@ -15,7 +15,7 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from typing import IO, Any, cast
 
 import orjson
@@ -41,7 +41,7 @@ from tap_profile_export.readers import iter_archive_records
 from tap_profile_export.seen import SeenIds
 from tap_profile_export.vendors.braze.records import map_user
 from tap_profile_export.vendors.braze.settings import BrazeSettings
-from tap_profile_export.windows import parse_rfc3339
+from tap_profile_export.windows import parse_rfc3339, utc_now
 
 LOGGER = logging.getLogger("tap_profile_export.braze")
 IDS_CHUNK = 50
@@ -230,7 +230,7 @@ class BrazeAdapter:
                 return "braze.external_ids changed since it was started; starting over"
             return None
         created = parse_rfc3339(entry.created_at)
-        if datetime.now(timezone.utc) - created > LINK_LIFETIME - LINK_MARGIN:
+        if utc_now() - created > LINK_LIFETIME - LINK_MARGIN:
             return "its download link is older than Braze keeps it (about 4 hours)"
         return None
 
