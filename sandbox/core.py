@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import parse_qsl, urlsplit
 
-from sandbox.timeline import WORLD, RealClock, SimulatedClock, anchor_from_env, tap_env
+from sandbox.timeline import WORLD, RealClock, SimulatedClock, anchor_from_env
 
 SIGNING_KEY = b"sandbox-signing-key"
 #: One emulator module per vendor: name → `module:Class` (a `…Sim(sandbox)` with `routes()`,
@@ -179,11 +179,6 @@ class Sandbox:
     def now(self) -> datetime:
         """The vendors' current time: `clock` when a test set it, else the wall clock."""
         return self.clock or self.wall.now()
-
-    def tap_env(self) -> dict[str, str]:
-        """Environment for a tap run against this sandbox: the same wall clock (nothing when
-        both run on real time)."""
-        return {} if isinstance(self.wall, RealClock) else tap_env(self.wall)
 
     # -- scenario shortcuts ----------------------------------------------------------------
 

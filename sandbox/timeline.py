@@ -3,8 +3,8 @@
 Synthetic data ends at the anchor (midnight UTC) and the simulated wall clock starts at noon
 of that day, then runs at real speed. `SANDBOX_ANCHOR` moves the anchor (a date or an RFC 3339
 instant, floored to midnight UTC) so a suite can be run as if on another day: a month end,
-29 February, a DST switch, 31 December. A test harness hands the same clock to the tap
-(`TAP_CLOCK_ENV`), so neither side reads the real date.
+29 February, a DST switch, 31 December. A test harness hands the same clock to the taps
+it starts, so neither side reads the real date.
 """
 
 from __future__ import annotations
@@ -15,8 +15,6 @@ import time
 from datetime import datetime, timedelta, timezone
 
 ANCHOR_ENV = "SANDBOX_ANCHOR"
-#: The tap's variable that sets its clock (CONTRACT: an RFC 3339 instant at its start).
-TAP_CLOCK_ENV = "TAP_PROFILE_EXPORT_NOW"
 DEFAULT_ANCHOR = datetime(2026, 6, 15, tzinfo=timezone.utc)
 #: Where on the anchor day the simulated clock starts: late enough that every event stamped
 #: before the anchor has arrived (arrival delays are at most a few hours).
@@ -61,7 +59,3 @@ class RealClock:
 #: read the same time.
 WORLD = SimulatedClock(anchor_from_env() + START_OF_DAY)
 
-
-def tap_env(clock: SimulatedClock = WORLD) -> dict[str, str]:
-    """Environment that starts a tap on `clock` (the harness adds it to every tap run)."""
-    return {TAP_CLOCK_ENV: clock.now().strftime("%Y-%m-%dT%H:%M:%SZ")}

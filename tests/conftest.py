@@ -17,7 +17,8 @@ from collections.abc import Iterator
 import pytest
 from hypothesis import HealthCheck, settings
 
-from sandbox.timeline import tap_env
+from sandbox.timeline import ANCHOR_ENV, anchor_from_env
+from tests.clock import tap_env
 
 settings.register_profile(
     "ci", derandomize=True, database=None, max_examples=200, deadline=None,
@@ -34,3 +35,14 @@ def tap_clock(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     for name, value in tap_env().items():
         monkeypatch.setenv(name, value)
     yield
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Taps run in process (the SDK's standard tests, set up before any test fixture) read
+    the simulated clock too."""
+    os.environ.update(tap_env())
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    """Which day the suite runs as."""
+    return f"sandbox anchor: {anchor_from_env():%Y-%m-%d} ({ANCHOR_ENV} moves it)"

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from sandbox import Sandbox
-from sandbox.timeline import tap_env
+from tests.clock import tap_env
 
 TAP_EXECUTABLE = shutil.which("tap-profile-export", path=str(Path(sys.executable).parent)) or \
     "tap-profile-export"

@@ -113,3 +113,22 @@ def test_bookmark_never_passes_the_vendors_export_time(sandbox: Sandbox, tmp_pat
     assert run.returncode == 0, run.stderr[-3000:]
     state = partition_state(run.last_state, "events", source=vendor)
     assert state["replication_key_value"] == to_rfc3339(sandbox.clock)
+
+
+def test_clock_variable_is_the_runs_now(sandbox: Sandbox, tmp_path: Path) -> None:
+    """`TAP_PROFILE_EXPORT_NOW` replays a run of another day: without end_date its windows end
+    at that instant, and the 90-day lookback is counted back from it."""
+    sandbox.clock = then = sandbox.anchor - timedelta(days=40, hours=3)
+    config = vendor_config(sandbox, "batch", start_date=to_rfc3339(then - timedelta(days=120)))
+    run = run_tap(tmp_path, config, env={"TAP_PROFILE_EXPORT_NOW": to_rfc3339(then)})
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "TAP_PROFILE_EXPORT_NOW is set: this run's clock reads " \
+        f"{to_rfc3339(then)[:15]}" in run.stderr
+    creates = [r.json for r in sandbox.requests() if r.path == "/2.4/profiles/export"
+               and r.json.get("export_type") == "EVENTS"]
+    assert len(creates) == 1
+    sent_from, sent_to = parse_rfc3339(creates[0]["from"]), parse_rfc3339(creates[0]["to"])
+    assert then <= sent_to < then + timedelta(seconds=30)
+    assert then - timedelta(days=90) < sent_from <= then - timedelta(days=89)
+    assert {e["event_id"] for e in run.records("events")} == event_ids(
+        sandbox, "batch", sent_from, sent_to, then)

@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 
 from sandbox import Sandbox
-from sandbox.timeline import tap_env
 from tap_profile_export.windows import to_rfc3339
+from tests.clock import tap_env
 
 from .conftest import TAP_EXECUTABLE, TapRun, run_tap
 

@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from sandbox import Sandbox
-from sandbox.timeline import tap_env
 from tap_profile_export.vendors.apsis.records import event_id as apsis_event_id
 from tap_profile_export.windows import parse_rfc3339, to_rfc3339
+from tests.clock import tap_env
 
 from .conftest import TAP_EXECUTABLE
 

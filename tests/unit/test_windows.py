@@ -5,7 +5,17 @@ from __future__ import annotations
 import itertools
 from datetime import datetime, timedelta, timezone
 
-from tap_profile_export.windows import parse_rfc3339, split_windows, to_rfc3339
+import pytest
+
+from tap_profile_export.errors import SettingError
+from tap_profile_export.windows import (
+    CLOCK_ENV,
+    clock_offset,
+    parse_rfc3339,
+    split_windows,
+    to_rfc3339,
+    utc_now,
+)
 
 T0 = datetime(2025, 1, 1, tzinfo=timezone.utc)
 
@@ -60,3 +70,31 @@ def test_a_window_in_flight_inside_the_range_is_kept_and_the_range_split_around_
     pinned = (start + timedelta(hours=2), start + timedelta(days=3))
     windows = split_windows(start, start + timedelta(days=5), None, [pinned])
     assert windows == [(start, pinned[0]), pinned, (pinned[1], start + timedelta(days=5))]
+
+
+def test_clock_variable_moves_the_taps_clock_and_it_keeps_running(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(CLOCK_ENV, "2028-02-29T23:59:58Z")
+    clock_offset.cache_clear()
+    try:
+        first = utc_now()
+        assert datetime(2028, 2, 29, 23, 59, 58, tzinfo=timezone.utc) <= first \
+            < datetime(2028, 2, 29, 23, 59, 58, tzinfo=timezone.utc) + timedelta(seconds=5)
+        monkeypatch.setenv(CLOCK_ENV, "1999-01-01T00:00:00Z")  # read once per process
+        assert first <= utc_now() < first + timedelta(seconds=5)
+        monkeypatch.delenv(CLOCK_ENV)
+        clock_offset.cache_clear()
+        assert abs(utc_now() - datetime.now(timezone.utc)) < timedelta(seconds=2)
+    finally:
+        clock_offset.cache_clear()
+
+
+def test_clock_variable_that_is_not_a_date_time_names_itself(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(CLOCK_ENV, "tomorrow")
+    clock_offset.cache_clear()
+    try:
+        with pytest.raises(SettingError, match=f"{CLOCK_ENV}.*'tomorrow'.*RFC 3339"):
+            utc_now()
+    finally:
+        clock_offset.cache_clear()
