@@ -58,4 +58,3 @@ class RealClock:
 #: The simulated wall clock of this process: every sandbox and every tap run a test starts
 #: read the same time.
 WORLD = SimulatedClock(anchor_from_env() + START_OF_DAY)
-

@@ -37,8 +37,8 @@ class SyncSession:
         settings = self._settings()
         now = utc_now()
         if clock_offset():
-            LOGGER.warning("%s is set: this run's clock reads %s (the wall clock is %s off)",
-                           CLOCK_ENV, to_rfc3339(now), clock_offset())
+            LOGGER.warning("%s is set: this run's clock reads %s, not the wall clock's %s",
+                           CLOCK_ENV, to_rfc3339(now), to_rfc3339(now - clock_offset()))
         if settings.end_date and settings.end_date > now:
             LOGGER.warning("end_date %s is in the future; exporting events up to now (%s) so "
                            "no bookmark moves past data that does not exist yet",

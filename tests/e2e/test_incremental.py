@@ -123,7 +123,8 @@ def test_clock_variable_is_the_runs_now(sandbox: Sandbox, tmp_path: Path) -> Non
     run = run_tap(tmp_path, config, env={"TAP_PROFILE_EXPORT_NOW": to_rfc3339(then)})
     assert run.returncode == 0, run.stderr[-3000:]
     assert "TAP_PROFILE_EXPORT_NOW is set: this run's clock reads " \
-        f"{to_rfc3339(then)[:15]}" in run.stderr
+        f"{to_rfc3339(then)[:15]}" in run.stderr  # to the ten minutes: it runs from the start
+    assert ", not the wall clock's " in run.stderr
     creates = [r.json for r in sandbox.requests() if r.path == "/2.4/profiles/export"
                and r.json.get("export_type") == "EVENTS"]
     assert len(creates) == 1
