@@ -74,6 +74,8 @@ $(TARGET_POSTGRES): | $(MELTANO)
 loaders: $(TARGET_POSTGRES)
 
 # BENCH_ARGS: e.g. --quick (CI-sized), --pipelinewise (adds that loader's row).
+# It refuses to write BENCHMARKS.md when the 1-minute load at the start is above 0.75 per core
+# (--allow-busy writes anyway and marks the section; --no-write only prints).
 bench: venv loaders
 	$(PY) benchmarks/bench.py $(BENCH_ARGS)
 

@@ -323,6 +323,21 @@ def conditions() -> str:
             f"load average (1/5/15 min) at the start: {load}")
 
 
+#: Above this 1-minute load per core at the start, the machine is busy and figures are low
+#: (1.5 on this project's 2 cores).
+BUSY_LOAD_PER_CORE = 0.75
+
+
+def busy_machine() -> str | None:
+    """Why the machine is too busy for figures worth writing down (None: idle enough)."""
+    cores = os.cpu_count() or 1
+    load = os.getloadavg()[0]
+    limit = BUSY_LOAD_PER_CORE * cores
+    if load <= limit:
+        return None
+    return f"1-minute load {load:.1f} at the start is above {limit:.1f} ({cores} cores)"
+
+
 def write_section(key: str, title: str, body: str) -> None:
     """Replace (or append) one generated section of BENCHMARKS.md."""
     path = ROOT / "BENCHMARKS.md"
@@ -350,6 +365,9 @@ def main() -> int:
     parser.add_argument("--only", default="batch,apsis,braze")
     parser.add_argument("--ready-after-seconds", type=float, default=4.0)
     parser.add_argument("--no-write", action="store_true")
+    parser.add_argument("--allow-busy", action="store_true",
+                        help="write BENCHMARKS.md even when the machine is busy at the start "
+                             "(the section then says so)")
     parser.add_argument("--quick", action="store_true",
                         help="only the default-settings and BATCH rows per vendor (memory "
                              "checks) and the main end-to-end rows on a fifth of their data; "
@@ -371,6 +389,13 @@ def main() -> int:
     rounds = args.rounds or (1 if args.quick else 3)
     e2e_vendors = args.e2e if args.e2e is not None else ("" if args.big else "batch,braze")
     started = conditions()
+    writing = not args.no_write and (not args.quick or args.big)
+    busy = busy_machine()
+    if busy and writing and not args.allow_busy:
+        print(f"bench: {busy}: figures would be low, so BENCHMARKS.md is not written. Wait "
+              "for an idle machine, or pass --no-write (print only) or --allow-busy (write, "
+              "marked busy).", file=sys.stderr)
+        return 2
     rows: list[Row] = []
     for vendor in [v for v in args.only.split(",") if v]:
         print(f"… {vendor}", file=sys.stderr, flush=True)
@@ -420,9 +445,12 @@ def main() -> int:
                   *pipeline.table(e2e), "", *pipeline.ratios(e2e)]
     parts += [*baseline_rows(), f"- conditions: {started}; load average at the end: "
               f"{' / '.join(f'{x:.1f}' for x in os.getloadavg())}"]
+    if busy:
+        parts.append(f"- **measured on a busy machine** ({busy}; `--allow-busy`): every "
+                     "figure here is lower than an idle machine gives")
     text = "\n".join(parts)
     print(text)
-    if not args.no_write and (not args.quick or args.big):
+    if writing:
         command = "python benchmarks/bench.py " + " ".join(sys.argv[1:])
         if args.big:
             write_section("big", f"~1 GB per vendor: memory (`{command.strip()}`)", text)
