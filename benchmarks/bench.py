@@ -37,6 +37,7 @@ import argparse
 import json
 import os
 import platform
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -451,7 +452,7 @@ def main() -> int:
     text = "\n".join(parts)
     print(text)
     if writing:
-        command = "python benchmarks/bench.py " + " ".join(sys.argv[1:])
+        command = "python benchmarks/bench.py " + shlex.join(sys.argv[1:])
         if args.big:
             write_section("big", f"~1 GB per vendor: memory (`{command.strip()}`)", text)
         else:
