@@ -142,7 +142,7 @@ class Sandbox:
     refusals: ClassVar[deque[tuple[Sandbox, RecordedRequest]]] = deque(maxlen=10_000)
 
     def __init__(self, seed: int = 7, *, api_port: int = 0, download_port: int = 0,
-                 host: str = "127.0.0.1", real_time: bool = False) -> None:
+                 host: str = "127.0.0.1", real_time: bool = False, s3_port: int = 0) -> None:
         """`real_time`: the data ends today and the clock is the machine's (the demo, the
         benchmarks, where the tap runs on real time); else the data ends at the fixed anchor
         (`sandbox.timeline`) and the clock is the simulated one every test shares."""
@@ -175,6 +175,18 @@ class Sandbox:
         self.braze_sim = self.sims["braze"]
         self.routes: list[Route] = [route for sim in self.sims.values() for route in sim.routes()]
         self.expecting_400 = False
+        self._s3: Any = None
+        self._s3_port = s3_port
+
+    @property
+    def s3(self) -> Any:
+        """The S3 API on loopback (`sandbox.objectstore.S3Store`), started on first use."""
+        with self._lock:
+            if self._s3 is None:
+                from sandbox.objectstore import S3Store  # moto: imported only when used
+
+                self._s3 = S3Store(self.host, self._s3_port).start()
+            return self._s3
 
     def now(self) -> datetime:
         """The vendors' current time: `clock` when a test set it, else the wall clock."""
@@ -231,6 +243,9 @@ class Sandbox:
             server.shutdown()
             server.server_close()
         self._servers.clear()
+        if self._s3 is not None:
+            self._s3.stop()
+            self._s3 = None
         shutil.rmtree(self.cache_dir, ignore_errors=True)
 
     def reset(self) -> None:

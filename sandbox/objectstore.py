@@ -1,0 +1,140 @@
+"""A real S3 API on loopback: moto's server with IAM enforced, for Braze exports to the
+customer's bucket, BATCH files and Meltano's state backend.
+
+Every request is signed with the access key of an IAM user and checked against that user's
+policy, as AWS does: a user without `s3:GetObject` gets `AccessDenied` for real. The store is
+started by the sandbox on first use (`Sandbox.s3`) or on its own (`python -m sandbox --s3-port`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+import requests
+from moto.server import ThreadedMotoServer
+
+REGION = "us-east-1"
+#: The bucket the sandbox's Braze account exports to, and the one for BATCH files and state.
+BRAZE_BUCKET = "braze-exports"
+WAREHOUSE_BUCKET = "warehouse-batch"
+STATE_BUCKET = "meltano-state"
+BUCKETS = (BRAZE_BUCKET, WAREHOUSE_BUCKET, STATE_BUCKET)
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """One IAM user's access key (moto's: not a secret anywhere)."""
+
+    user: str
+    access_key_id: str
+    secret_access_key: str
+
+    def env(self) -> dict[str, str]:
+        """The standard AWS variables for this key (what s3fs, boto3 and Meltano read)."""
+        return {"AWS_ACCESS_KEY_ID": self.access_key_id,
+                "AWS_SECRET_ACCESS_KEY": self.secret_access_key,
+                "AWS_DEFAULT_REGION": REGION}
+
+
+def _policy(*statements: tuple[list[str], list[str]]) -> str:
+    return json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": actions, "Resource": resources}
+        for actions, resources in statements]})
+
+
+def _bucket(name: str) -> list[str]:
+    return [f"arn:aws:s3:::{name}"]
+
+
+def _objects(name: str) -> list[str]:
+    return [f"arn:aws:s3:::{name}/*"]
+
+
+#: The IAM users of the store and what each may do.
+POLICIES: dict[str, str] = {
+    # Braze's own writer: puts export files into the customer's bucket.
+    "braze": _policy((["s3:PutObject"], _objects(BRAZE_BUCKET)),
+                     (["s3:ListBucket"], _bucket(BRAZE_BUCKET))),
+    # The tap: read-only on the Braze bucket (the README's policy), read-write on the BATCH
+    # bucket (the SDK writes files there).
+    "tap": _policy((["s3:ListBucket"], _bucket(BRAZE_BUCKET)),
+                   (["s3:GetObject"], _objects(BRAZE_BUCKET)),
+                   (["s3:ListBucket"], _bucket(WAREHOUSE_BUCKET)),
+                   (["s3:GetObject", "s3:PutObject"], _objects(WAREHOUSE_BUCKET))),
+    # A tap whose role may list the bucket but not read objects.
+    "lister": _policy((["s3:ListBucket"], _bucket(BRAZE_BUCKET))),
+    # Meltano's state backend.
+    "meltano": _policy((["s3:ListBucket"], _bucket(STATE_BUCKET)),
+                       (["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
+                        _objects(STATE_BUCKET))),
+    # The tests' and the demo's view of everything (to check what landed).
+    "admin": _policy((["*"], ["*"])),
+}
+
+
+class S3Store:
+    """moto's S3 server on loopback, its buckets and IAM users, IAM enforced."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        self._server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
+        self.endpoint_url = ""
+        self.users: dict[str, Credentials] = {}
+        self._lock = threading.Lock()
+
+    def start(self) -> S3Store:
+        """Start the server, create the buckets and users, then enforce IAM."""
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        self._server.start()
+        host, port = self._server.get_host_and_port()
+        self.endpoint_url = f"http://{host}:{port}"
+        setup = {"aws_access_key_id": "setup", "aws_secret_access_key": "setup"}
+        iam = self._client("iam", **setup)
+        for name, policy in POLICIES.items():
+            iam.create_user(UserName=name)
+            iam.put_user_policy(UserName=name, PolicyName=f"{name}-policy",
+                                PolicyDocument=policy)
+            key = iam.create_access_key(UserName=name)["AccessKey"]
+            self.users[name] = Credentials(name, key["AccessKeyId"], key["SecretAccessKey"])
+        s3 = self._client("s3", **setup)
+        for bucket in BUCKETS:
+            s3.create_bucket(Bucket=bucket)
+        # From now on every request needs a valid key and a policy that allows it.
+        requests.post(f"{self.endpoint_url}/moto-api/reset-auth", data=b"0",
+                      timeout=10).raise_for_status()
+        return self
+
+    def stop(self) -> None:
+        """Stop the server."""
+        self._server.stop()
+
+    def __enter__(self) -> S3Store:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _client(self, service: str, **keys: str) -> Any:
+        return boto3.client(service, endpoint_url=self.endpoint_url, region_name=REGION,
+                            **keys)
+
+    def client(self, user: str = "admin") -> Any:
+        """A boto3 S3 client signed with `user`'s key."""
+        creds = self.users[user]
+        with self._lock:  # boto3's client factory is not thread-safe
+            return self._client("s3", aws_access_key_id=creds.access_key_id,
+                                aws_secret_access_key=creds.secret_access_key)
+
+    def keys(self, bucket: str, prefix: str = "") -> list[str]:
+        """Every key under `prefix` (as the admin sees them)."""
+        paginator = self.client().get_paginator("list_objects_v2")
+        return [item["Key"] for page in paginator.paginate(Bucket=bucket, Prefix=prefix)
+                for item in page.get("Contents", [])]
+
+    def env(self, user: str = "tap") -> dict[str, str]:
+        """Environment for a process acting as `user` against this store."""
+        return {**self.users[user].env(), "AWS_ENDPOINT_URL_S3": self.endpoint_url}
