@@ -5,11 +5,15 @@ rate-limit headers — CONTRACT.md §4."""
 from __future__ import annotations
 
 import gzip
+import hashlib
+import io
 import itertools
 import threading
 import time
+import uuid
 import zipfile
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -54,6 +58,8 @@ PARAMETERS = {
 }
 MAX_IDS = 50
 MAX_CUSTOM_ATTRIBUTES = 500
+#: The global control group's segment id: Braze's own, never told to the caller.
+CONTROL_GROUP_SEGMENT = "b0c1a9e2d7f84c3e9a5b6c7d8e9f0a1b"
 
 
 @dataclass
@@ -76,6 +82,17 @@ class BrazeScenario(ReadinessScenario):
     #: hour away. 429 answers carry `retry_reset_seconds` instead.
     rate_limit_reset_seconds: float = 3600
     retry_reset_seconds: float = 1
+    #: The bucket of the sandbox's S3 store this account exports to (S3 credentials set up in
+    #: Braze): exports are answered without `url` and written there, file by file. None:
+    #: Braze's own storage behind a signed `url`.
+    bucket: str | None = None
+    #: Users per file in the bucket (Braze: "generally 1 file per 5,000 users").
+    users_per_file: int = 5000
+    #: Seconds before the first file is written, and between two files.
+    first_file_after_seconds: float = 0.2
+    file_interval_seconds: float = 0.1
+    #: Days after the request the date folder names (Braze names the day the export finished).
+    date_folder_delay_days: int = 0
 
 
 @dataclass
@@ -87,6 +104,7 @@ class _Export:
     probes: int = 0
     path: Path | None = None
     was_ready: bool = False
+    output_format: str = "zip"
 
 
 class BrazeSim:
@@ -266,8 +284,18 @@ class BrazeSim:
             if self.scenario.running_429_once and running and not self._limited_once:
                 self._limited_once = True
                 return _error(429, "export of this segment is running")
-            prefix = f"{scope.replace(':', '-')}-{self.sandbox.seed}-{next(self._ids):05d}"
-            self._exports[prefix] = _Export(prefix, scope, fields, time.monotonic())
+            number = next(self._ids)
+            bucket = self.scenario.bucket
+            if bucket:  # Braze's layout: RANDOM_UUID-TIMESTAMP_WHEN_EXPORT_STARTED
+                prefix = f"{_uuid(scope, self.sandbox.seed, number)}-{int(time.time())}"
+            else:
+                prefix = f"{scope.replace(':', '-')}-{self.sandbox.seed}-{number:05d}"
+            export = _Export(prefix, scope, fields, time.monotonic(),
+                             output_format=body.get("output_format", "zip"))
+            self._exports[prefix] = export
+        if bucket:
+            BucketWriter(self, export, bucket).start()
+            return Response.json(201, {"message": "success", "object_prefix": prefix})
         url = self.sandbox.sign(f"/braze/{prefix}", self.scenario.link_ttl_seconds)
         return Response.json(201, {"message": "success", "object_prefix": prefix, "url": url})
 
@@ -330,6 +358,68 @@ class BrazeSim:
         return Response(200, headers={"Content-Type": "application/zip"}, file=export.path)
 
 
+
+class BucketWriter(threading.Thread):
+    """Writes one export into the customer's bucket as Braze does: after a delay, file by
+    file, under `segment-export/SEGMENT_ID/YYYY-MM-dd/<object_prefix>/<random>.zip|.gz`."""
+
+    def __init__(self, sim: BrazeSim, export: _Export, bucket: str) -> None:
+        super().__init__(daemon=True, name=f"braze-bucket-{export.prefix}")
+        self.sim = sim
+        self.export = export
+        self.bucket = bucket
+        self.scenario = sim.scenario
+
+    def key_folder(self) -> str:
+        """The export's folder: its segment, the day it finished, its prefix."""
+        scope = self.export.scope
+        segment = (CONTROL_GROUP_SEGMENT if scope == "global_control_group"
+                   else scope.split(":", 1)[1])
+        day = self.sim.sandbox.now() + timedelta(days=self.scenario.date_folder_delay_days)
+        return f"segment-export/{segment}/{day:%Y-%m-%d}/{self.export.prefix}"
+
+    def files(self) -> list[bytes]:
+        """The export's files: NDJSON of `users_per_file` users each, zipped or gzipped."""
+        s = self.scenario
+        members = self.sim.members_of(self.export.scope)
+        per_file = max(1, s.users_per_file)
+        groups = [members[i:i + per_file] for i in range(0, len(members), per_file)] or [[]]
+        if s.duplicate_user and len(groups[0]) > 2:
+            groups[0].append(groups[0][1])  # Braze's duplicates (cleaned up weekly)
+        files = []
+        for index, group in enumerate(groups):
+            lines = b"".join(dumps(self.sim.user(n, self.export.fields)) + b"\n"
+                             for n in group)
+            if self.export.output_format == "gzip":
+                data = gzip.compress(lines, compresslevel=1)
+            else:
+                buffer = io.BytesIO()
+                with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+                    archive.writestr(f"{_uuid(self.export.prefix, index, 0).replace('-', '')}"
+                                     ".txt", lines)
+                data = buffer.getvalue()
+            if index == 1 and (s.corrupt_archive or s.truncated_archive):
+                data = (data[: int(len(data) * 0.7)] if s.truncated_archive else
+                        data[:len(data) // 2] + b"\x00" * 64 + data[len(data) // 2 + 64:])
+            files.append(data)
+        return files
+
+    def run(self) -> None:
+        client = self.sim.sandbox.s3.client("braze")
+        folder = self.key_folder()
+        suffix = "gz" if self.export.output_format == "gzip" else "zip"
+        time.sleep(self.scenario.first_file_after_seconds)
+        for index, data in enumerate(self.files()):
+            if index:
+                time.sleep(self.scenario.file_interval_seconds)
+            name = _uuid(self.export.prefix, index, 1).replace("-", "")
+            client.put_object(Bucket=self.bucket, Key=f"{folder}/{name}.{suffix}", Body=data)
+        self.export.was_ready = True
+
+
+def _uuid(*parts: object) -> str:
+    """A UUID derived from `parts` (the sandbox is deterministic)."""
+    return str(uuid.UUID(bytes=hashlib.sha256(repr(parts).encode()).digest()[:16], version=4))
 
 
 def _error(status: int, message: str, errors: list[str] | None = None) -> Response:

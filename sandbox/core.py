@@ -185,7 +185,7 @@ class Sandbox:
             if self._s3 is None:
                 from sandbox.objectstore import S3Store  # moto: imported only when used
 
-                self._s3 = S3Store(self.host, self._s3_port).start()
+                self._s3 = S3Store.shared(self.host, self._s3_port)
             return self._s3
 
     def now(self) -> datetime:
@@ -243,9 +243,7 @@ class Sandbox:
             server.shutdown()
             server.server_close()
         self._servers.clear()
-        if self._s3 is not None:
-            self._s3.stop()
-            self._s3 = None
+        self._s3 = None  # the process's store stays up: the next sandbox resets it
         shutil.rmtree(self.cache_dir, ignore_errors=True)
 
     def reset(self) -> None:

@@ -3,7 +3,7 @@ customer's bucket, BATCH files and Meltano's state backend.
 
 Every request is signed with the access key of an IAM user and checked against that user's
 policy, as AWS does: a user without `s3:GetObject` gets `AccessDenied` for real. The store is
-started by the sandbox on first use (`Sandbox.s3`) or on its own (`python -m sandbox --s3-port`).
+started by the sandbox on first use (`Sandbox.s3`), one per process (`S3Store.shared`).
 """
 
 from __future__ import annotations
@@ -24,6 +24,8 @@ BRAZE_BUCKET = "braze-exports"
 WAREHOUSE_BUCKET = "warehouse-batch"
 STATE_BUCKET = "meltano-state"
 BUCKETS = (BRAZE_BUCKET, WAREHOUSE_BUCKET, STATE_BUCKET)
+_SHARED: S3Store | None = None
+_SHARED_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -86,14 +88,34 @@ class S3Store:
         self.users: dict[str, Credentials] = {}
         self._lock = threading.Lock()
 
+    @classmethod
+    def shared(cls, host: str = "127.0.0.1", port: int = 0) -> S3Store:
+        """The process's store, emptied. moto keeps its buckets, users and the IAM switch per
+        process, not per server, so one process has one store; each sandbox resets it."""
+        global _SHARED
+        with _SHARED_LOCK:
+            if _SHARED is None:
+                _SHARED = cls(host, port)
+                _SHARED.start()
+            else:
+                _SHARED.reset()
+            return _SHARED
+
     def start(self) -> S3Store:
-        """Start the server, create the buckets and users, then enforce IAM."""
+        """Start the server, then `reset` it."""
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         self._server.start()
         host, port = self._server.get_host_and_port()
         self.endpoint_url = f"http://{host}:{port}"
+        return self.reset()
+
+    def reset(self) -> S3Store:
+        """Empty buckets, fresh IAM users and keys, then enforce IAM."""
+        self._moto_api("reset-auth", b"inf")
+        self._moto_api("reset", b"")
         setup = {"aws_access_key_id": "setup", "aws_secret_access_key": "setup"}
         iam = self._client("iam", **setup)
+        self.users = {}
         for name, policy in POLICIES.items():
             iam.create_user(UserName=name)
             iam.put_user_policy(UserName=name, PolicyName=f"{name}-policy",
@@ -104,9 +126,12 @@ class S3Store:
         for bucket in BUCKETS:
             s3.create_bucket(Bucket=bucket)
         # From now on every request needs a valid key and a policy that allows it.
-        requests.post(f"{self.endpoint_url}/moto-api/reset-auth", data=b"0",
-                      timeout=10).raise_for_status()
+        self._moto_api("reset-auth", b"0")
         return self
+
+    def _moto_api(self, action: str, body: bytes) -> None:
+        requests.post(f"{self.endpoint_url}/moto-api/{action}", data=body,
+                      timeout=10).raise_for_status()
 
     def stop(self) -> None:
         """Stop the server."""

@@ -94,16 +94,24 @@ class ExportRunner:
         """Yield the records of every part not read yet, checkpointing after each part."""
         done = entry.parts_done
         progress = ReadProgress(f"{spec.label} {entry.export_id}")
-        for part in parts:
-            if part.key in done:
-                LOGGER.info("%s: skipping %s, already read by an earlier run", spec.label,
-                            part.label)
+        parts = list(parts)
+        # A vendor that may still be writing files when the export looked complete (Braze to
+        # the customer's bucket) lists them again once the known ones are read.
+        late_parts = getattr(self.adapter, "late_parts", None)
+        pending = list(parts)
+        while pending:
+            for part in pending:
+                if part.key in done:
+                    LOGGER.info("%s: skipping %s, already read by an earlier run", spec.label,
+                                part.label)
+                    progress.parts_done += 1
+                    continue
+                yield from self._read_part(spec, entry, part, progress, len(parts))
+                done.append(part.key)
                 progress.parts_done += 1
-                continue
-            yield from self._read_part(spec, entry, part, progress, len(parts))
-            done.append(part.key)
-            progress.parts_done += 1
-            save(exports, spec, entry, checkpoint)
+                save(exports, spec, entry, checkpoint)
+            pending = late_parts(spec, entry, parts) if late_parts else []
+            parts += pending
         LOGGER.info("%s: export %s read: %d part(s), %d records, %s, %.0f records/s",
                     spec.label, entry.export_id, len(parts), progress.records,
                     human_bytes(progress.bytes_done), progress.rate())

@@ -10,7 +10,7 @@ adding its folder and one line here (see README, "Adding a vendor").
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,10 +56,18 @@ class VendorEntry:
 
     def secrets(self, settings: Any) -> list[str]:
         """Values of the block's secret settings (masked in logs and errors)."""
-        properties = block_schema(self.block).get("properties", {})
-        values = [getattr(settings, key, None) for key, prop in properties.items()
-                  if prop.get("secret")]
-        return [v for v in values if isinstance(v, str) and v]
+        return list(_secret_values(block_schema(self.block), settings))
+
+
+def _secret_values(schema: Mapping[str, Any], settings: Any) -> Iterator[str]:
+    """Secret values of a typed settings view, nested blocks (`braze.storage`) included."""
+    for key, prop in schema.get("properties", {}).items():
+        value = getattr(settings, key, None)
+        if prop.get("secret"):
+            if isinstance(value, str) and value:
+                yield value
+        elif value is not None and "properties" in prop:
+            yield from _secret_values(prop, value)
 
 
 REGISTRY: dict[str, VendorEntry] = {

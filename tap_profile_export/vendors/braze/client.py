@@ -11,8 +11,6 @@ from __future__ import annotations
 import hashlib
 import io
 import logging
-import shutil
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
@@ -25,7 +23,6 @@ from tap_profile_export.errors import (
     ExportFailedError,
     InvalidJSONError,
     ReaderError,
-    TapProfileExportError,
 )
 from tap_profile_export.exports import (
     ExportCheck,
@@ -36,19 +33,18 @@ from tap_profile_export.exports import (
     RecreateExport,
 )
 from tap_profile_export.http import HttpClient, require_secure_download
-from tap_profile_export.progress import human_bytes
 from tap_profile_export.readers import iter_archive_records
 from tap_profile_export.seen import SeenIds
+from tap_profile_export.vendors.braze.bucket import BucketExports
 from tap_profile_export.vendors.braze.records import map_user
 from tap_profile_export.vendors.braze.settings import BrazeSettings
+from tap_profile_export.vendors.braze.spool import spool
 from tap_profile_export.windows import parse_rfc3339, utc_now
 
 LOGGER = logging.getLogger("tap_profile_export.braze")
 IDS_CHUNK = 50
 LINK_LIFETIME = timedelta(hours=4)
 LINK_MARGIN = timedelta(minutes=30)
-SPOOL_CHUNK = 1 << 20
-DISK_MARGIN_BYTES = 64 << 20
 
 ENDPOINTS = {"segment": "/users/export/segment",
              "global_control_group": "/users/export/global_control_group"}
@@ -64,6 +60,8 @@ class BrazeAdapter:
         self.http = http
         self.temp_dir = temp_dir
         self._warned_fields: set[str] = set()
+        #: The customer's bucket when Braze exports there (`braze.storage`).
+        self.bucket = BucketExports(settings.storage, temp_dir) if settings.storage else None
 
     def fields_for(self, kind: str) -> list[str]:
         """The endpoint's `fields_to_export` (configured names it does not document are left
@@ -95,18 +93,29 @@ class BrazeAdapter:
             if self.settings.custom_attributes_to_export:
                 body["custom_attributes_to_export"] = list(
                     self.settings.custom_attributes_to_export)
+        if self.settings.storage:
+            body["output_format"] = self.settings.storage.output_format
         response = self.http.request("POST",
                                      f"{self.settings.rest_endpoint}{ENDPOINTS[spec.kind]}",
                                      what=f"create {spec.scope} export", json=body,
                                      max_attempts=10)
         answer = _json(response, spec.label)
         url = answer.get("url")
-        if not isinstance(url, str) or not url:
+        prefix = answer.get("object_prefix")
+        if isinstance(url, str) and url:
+            require_secure_download(url, f"braze {spec.scope} export")
+            return {"export_id": str(prefix or spec.scope), "url": url}
+        if not isinstance(prefix, str) or not prefix or "/" in prefix:
+            raise ExportFailedError(f"{spec.label}: Braze answered with neither a download url "
+                                    f"nor an object_prefix")
+        if self.bucket is None:
             raise ExportFailedError(
-                f"{spec.label}: Braze answered without a download url (exports to your own "
-                f"S3/Azure/GCS bucket are not supported by this tap)")
-        require_secure_download(url, f"braze {spec.scope} export")
-        return {"export_id": str(answer.get("object_prefix") or spec.scope), "url": url}
+                f"{spec.label}: Braze answered without a download url: this account exports "
+                f"to its own S3/Azure/GCS bucket. Set braze.storage.url to that bucket (and "
+                f"give the tap read access to it); see the README, 'Braze exports to your own "
+                f"bucket'")
+        LOGGER.info("%s: Braze writes export %s to %s", spec.label, prefix, self.bucket.store.url)
+        return self.bucket.handle(spec, prefix)
 
     # -- readiness -------------------------------------------------------------------------
 
@@ -117,6 +126,8 @@ class BrazeAdapter:
             return ExportCheck(ExportStatus.READY, "READY", [
                 ExportPart(key=f"chunk-{i}", label=f"ids chunk {i}/{len(chunks)}", ref=chunk)
                 for i, chunk in enumerate(chunks, 1)])
+        if entry.handle.get("bucket"):
+            return self._bucket(entry).check(spec, entry)
         response = self._probe(spec, entry)
         # The probe never keeps the download open: it is closed here (the coordinator's
         # thread) and the body is fetched again when reading starts (the stream's thread).
@@ -155,6 +166,13 @@ class BrazeAdapter:
                 json={"external_ids": part.ref, "fields_to_export": self.fields_for("ids")})
             yield io.BytesIO(response.content)
             return
+        if entry.handle.get("bucket"):
+            stream = self._bucket(entry).open(spec, part)
+            try:
+                yield stream
+            finally:
+                stream.close()
+            return
         response = self._probe(spec, entry)
         if response.status_code != 200:
             response.close()
@@ -167,27 +185,12 @@ class BrazeAdapter:
             spool.close()
 
     def _spool(self, spec: ExportSpec, response: requests.Response) -> IO[bytes]:
-        directory = self.temp_dir or tempfile.gettempdir()
         length = int(response.headers.get("Content-Length") or 0)
-        free = shutil.disk_usage(directory).free
-        if length and length + DISK_MARGIN_BYTES > free:
-            response.close()
-            raise TapProfileExportError(
-                f"{spec.label}: the archive needs {human_bytes(length)} of temporary space but "
-                f"{directory} has {human_bytes(free)} free; point temp_dir at a larger disk")
-        # Unlinked at once on Linux: nothing is left behind, even after SIGKILL.
-        spool = tempfile.TemporaryFile(dir=directory, prefix="tap-profile-export-braze-")  # noqa: SIM115
         try:
-            raw = response.raw
-            while chunk := raw.read(SPOOL_CHUNK, decode_content=False):
-                spool.write(chunk)
-            spool.seek(0)
-        except BaseException:
-            spool.close()
-            raise
+            return spool(lambda n: response.raw.read(n, decode_content=False), length,
+                         self.temp_dir, spec.label)
         finally:
             response.close()
-        return cast(IO[bytes], spool)
 
     def read_part(self, spec: ExportSpec, entry: InFlightExport, stream: IO[bytes],
                   source: str) -> Iterator[dict[str, Any]]:
@@ -229,11 +232,28 @@ class BrazeAdapter:
             if entry.handle.get("digest") != ids_digest(self.settings.external_ids):
                 return "braze.external_ids changed since it was started; starting over"
             return None
+        if entry.handle.get("bucket"):  # files stay in the customer's bucket: no link to expire
+            if self.bucket is None:
+                return "braze.storage is no longer configured"
+            return self.bucket.resume_problem(entry)
         created = parse_rfc3339(entry.created_at)
         if utc_now() - created > LINK_LIFETIME - LINK_MARGIN:
             return "its download link is older than Braze keeps it (about 4 hours)"
         return None
 
+
+    def late_parts(self, spec: ExportSpec, entry: InFlightExport,
+                   known: list[ExportPart]) -> list[ExportPart]:
+        """Bucket exports: files that arrived after the export was taken as complete."""
+        if not entry.handle.get("bucket"):
+            return []
+        return self._bucket(entry).late_parts(entry, known)
+
+    def _bucket(self, entry: InFlightExport) -> BucketExports:
+        if self.bucket is None:  # resume_problem keeps such an entry from being used
+            raise ExportFailedError(f"Braze export {entry.export_id} is in a bucket but "
+                                    f"braze.storage is not configured")
+        return self.bucket
 
 
 def _json(response: requests.Response, label: str) -> dict[str, Any]:

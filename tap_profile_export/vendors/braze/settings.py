@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from singer_sdk import typing as th
 
@@ -12,6 +13,7 @@ from tap_profile_export.checks import (
     STRINGS,
     block_defaults,
     check_base_url,
+    number,
     positive_int,
     required,
     secret,
@@ -20,6 +22,8 @@ from tap_profile_export.checks import (
 from tap_profile_export.errors import SettingError
 
 BRAZE_MAX_CUSTOM_ATTRIBUTES = 500
+#: `output_format` values Braze takes for exports to your own bucket.
+STORAGE_FORMATS = ("zip", "gzip")
 
 #: The valid `fields_to_export` of each Braze export endpoint, exactly as its reference page
 #: lists them (braze-docs `_docs/_api/endpoints/export/user_data/post_users_*.md`). Names that
@@ -40,6 +44,33 @@ BRAZE_FIELDS: dict[str, tuple[str, ...]] = {
 }
 #: Every field any Braze export endpoint documents (a configured name outside it is an error).
 BRAZE_DOCUMENTED_FIELDS: frozenset[str] = frozenset().union(*BRAZE_FIELDS.values())
+
+STORAGE_BLOCK = th.Property(
+    "storage",
+    th.ObjectType(
+        th.Property("url", th.StringType,
+                    description="The bucket Braze writes exports to, as set up in Braze's "
+                                "partner integrations: s3://bucket, gs://bucket or "
+                                "az://container (a path after it is the folder Braze writes "
+                                "under). Credentials come from the provider's standard chain."),
+        th.Property("endpoint_url", th.StringType,
+                    description="S3-compatible stores only (MinIO, R2…): the API endpoint."),
+        th.Property("output_format", th.StringType, default="zip",
+                    allowed_values=list(STORAGE_FORMATS),
+                    description="File format Braze writes: zip (ZIP of NDJSON) or gzip "
+                                "(gzipped NDJSON, streamed without temp disk)."),
+        th.Property("settle_seconds", th.NumberType, default=120,
+                    description="Braze writes no completion marker: an export is complete "
+                                "when the set of its files is unchanged for this long (and "
+                                "two checks). Bounded by poll.timeout_seconds."),
+        secret("aws_access_key_id", "S3 access key id (else the AWS credential chain)."),
+        secret("aws_secret_access_key", "S3 secret access key."),
+        secret("aws_session_token", "S3 session token (temporary credentials)."),
+    ),
+    description="Your own bucket, when Braze exports there (S3, Azure or Google Cloud Storage "
+                "credentials configured in Braze): the tap lists and reads the export's "
+                "files, read-only. Without it, such an export is an error.",
+)
 
 BLOCK = th.Property(
     "braze",
@@ -67,11 +98,31 @@ BLOCK = th.Property(
         th.Property("max_concurrent_exports", th.IntegerType, default=10,
                     description="Segment exports created up front and awaited together "
                                 "(Braze allows 100 per company)."),
+        STORAGE_BLOCK,
     ),
     description="Braze user exports. Enabled when set.",
 )
 #: The schema default of `braze.<key>` (the only place defaults live).
 default = block_defaults(BLOCK)
+
+
+@dataclass(frozen=True)
+class StorageSettings:
+    """The customer's bucket Braze exports to (`braze.storage`)."""
+
+    url: str
+    endpoint_url: str | None = None
+    output_format: str = default("storage.output_format")
+    settle_seconds: float = float(default("storage.settle_seconds"))
+    aws_access_key_id: str | None = None
+    aws_secret_access_key: str | None = None
+    aws_session_token: str | None = None
+
+    def fsspec_options(self) -> dict[str, Any]:
+        """Keys for fsspec when configured (S3 only); else the provider's own chain."""
+        keys = {"key": self.aws_access_key_id, "secret": self.aws_secret_access_key,
+                "token": self.aws_session_token}
+        return {name: value for name, value in keys.items() if value}
 
 
 @dataclass(frozen=True)
@@ -88,6 +139,7 @@ class BrazeSettings:
     custom_attributes_to_export: tuple[str, ...]
     max_concurrent_exports: int = default("max_concurrent_exports")
     allow_unknown_fields: bool = default("allow_unknown_fields")
+    storage: StorageSettings | None = None
 
     def fields_for(self, kind: str) -> tuple[str, ...]:
         """`fields_to_export` of one endpoint (`segment`, `global_control_group`, `ids`).
@@ -148,4 +200,40 @@ def parse(block: Mapping[str, Any]) -> BrazeSettings:
         max_concurrent_exports=positive_int(block, "braze.max_concurrent_exports",
                                             default("max_concurrent_exports")),
         allow_unknown_fields=allow_unknown,
+        storage=parse_storage(block.get("storage")),
     )
+
+
+def parse_storage(block: Any) -> StorageSettings | None:
+    """Check `braze.storage` (None when unset)."""
+    if block is None:
+        return None
+    if not isinstance(block, Mapping):
+        raise SettingError("braze.storage", "must be an object")
+    url = required(block, "braze.storage.url")
+    scheme = urlsplit(url).scheme
+    if scheme not in ("s3", "gs", "gcs", "az", "abfs") or not urlsplit(url).netloc:
+        raise SettingError("braze.storage.url", f"must be s3://bucket, gs://bucket or "
+                                                f"az://container, got {url!r}")
+    endpoint = block.get("endpoint_url") or None
+    if endpoint is not None:
+        if scheme != "s3":
+            raise SettingError("braze.storage.endpoint_url", "applies to s3:// only")
+        endpoint = check_base_url("braze.storage.endpoint_url", str(endpoint))
+    output_format = block.get("output_format") or default("storage.output_format")
+    if output_format not in STORAGE_FORMATS:
+        raise SettingError("braze.storage.output_format",
+                           f"must be one of {', '.join(STORAGE_FORMATS)}, got {output_format!r}")
+    keys = {name: block.get(name) or None for name in
+            ("aws_access_key_id", "aws_secret_access_key", "aws_session_token")}
+    if any(keys.values()) and scheme != "s3":
+        raise SettingError("braze.storage.aws_access_key_id", "applies to s3:// only (GCS and "
+                                                              "Azure use their own chain)")
+    if bool(keys["aws_access_key_id"]) != bool(keys["aws_secret_access_key"]):
+        raise SettingError("braze.storage.aws_secret_access_key",
+                           "set both aws_access_key_id and aws_secret_access_key, or neither")
+    return StorageSettings(
+        url=url, endpoint_url=endpoint, output_format=str(output_format),
+        settle_seconds=number(block, "braze.storage.settle_seconds",
+                              default("storage.settle_seconds")),
+        **keys)
