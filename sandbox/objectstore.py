@@ -129,6 +129,17 @@ class S3Store:
         self._moto_api("reset-auth", b"0")
         return self
 
+    def add_user(self, name: str, policy: str) -> Credentials:
+        """A new IAM user with `policy` (a JSON policy document) and an access key."""
+        admin = self.users["admin"]
+        iam = self._client("iam", aws_access_key_id=admin.access_key_id,
+                           aws_secret_access_key=admin.secret_access_key)
+        iam.create_user(UserName=name)
+        iam.put_user_policy(UserName=name, PolicyName=f"{name}-policy", PolicyDocument=policy)
+        key = iam.create_access_key(UserName=name)["AccessKey"]
+        self.users[name] = Credentials(name, key["AccessKeyId"], key["SecretAccessKey"])
+        return self.users[name]
+
     def _moto_api(self, action: str, body: bytes) -> None:
         requests.post(f"{self.endpoint_url}/moto-api/{action}", data=body,
                       timeout=10).raise_for_status()

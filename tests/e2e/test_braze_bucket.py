@@ -4,6 +4,7 @@ into the bucket file by file; the tap lists, settles and streams them, read-only
 
 from __future__ import annotations
 
+import json
 import re
 import signal
 from pathlib import Path
@@ -235,3 +236,20 @@ def test_bucket_export_without_storage_settings_says_what_to_set(bucket_sandbox:
     run = run_tap(tmp_path, config)
     assert run.returncode != 0
     assert "exports to its own S3/Azure/GCS bucket. Set braze.storage.url" in run.stderr
+
+
+def test_the_readme_read_only_policy_is_enough(bucket_sandbox: Sandbox, tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """The IAM policy the README gives, applied as it is (bucket name swapped), syncs."""
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    policy = readme.split("<!-- iam-policy -->\n```json\n", 1)[1].split("```", 1)[0]
+    policy = policy.replace("acme-braze-exports", BRAZE_BUCKET)
+    assert json.loads(policy)["Statement"]
+    sb = bucket_sandbox
+    for name, value in sb.s3.add_user("readme-policy", policy).env().items():
+        monkeypatch.setenv(name, value)
+    config = bucket_config(sb, tmp_path)
+    config["braze"]["segment_ids"] = ["seg-beta"]
+    run = run_tap(tmp_path, config)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert_every_user_once(sb, run, ("segment:seg-beta", "global_control_group"))
