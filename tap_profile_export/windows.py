@@ -60,32 +60,51 @@ def split_windows(start: datetime, end: datetime, max_days: float | None,
     they start inside the range (a new window ends where one starts), so a resumed export is
     read instead of re-created.
     A pinned window may carry a third instant: up to where its (older) export is complete
-    for late-arriving events. Unless another pinned window continues it, the range then goes
-    on from there, so the late events its export could not hold are read by the next window.
+    for late-arriving events. After the last of a run of consecutive pinned windows, the range
+    goes on from the earliest such instant of any of them (or the window's start, when its
+    export holds none of its late events), so the late events their exports could not hold
+    are read by the next window — at the boundaries between them too.
     `first_extra` lets the first window run that much longer than `max_days` (it starts with
     the overlap re-read before a bookmark, which should not cost an extra export).
     """
     pinned_by_start = {p[0]: (p[1], p[2] if len(p) > 2 else p[1]) for p in pinned}
+    used: set[datetime] = set()
     windows: list[Window] = []
     cursor = start
     step = timedelta(days=max_days) if max_days else None
+    #: Where the late events of the pinned windows read so far start to be missing (None:
+    #: every one of them is complete).
+    incomplete_from: datetime | None = None
     while cursor < end:
-        if cursor in pinned_by_start:
+        if cursor in pinned_by_start and cursor not in used:
+            used.add(cursor)
             window_end, complete = pinned_by_start[cursor]
             windows.append((cursor, window_end))
-            if window_end in pinned_by_start or window_end >= end or \
-                    not cursor < complete < window_end:
+            own = max(cursor, complete) if complete < window_end else None
+            earlier = incomplete_from
+            if own is not None:
+                incomplete_from = min(incomplete_from or own, own)
+            continues = window_end in pinned_by_start and window_end not in used
+            # A window reaching the end is re-read by the next run's overlap, but not the
+            # windows before it in the same pinned run.
+            reread = incomplete_from is not None and (
+                window_end < end or (earlier is not None and (own is None or earlier < own)))
+            if continues and window_end < end or not reread:
                 cursor = window_end
             else:
-                cursor = complete
+                # Back to the earliest instant any window of this pinned run is incomplete
+                # from: the late events at the boundaries between them are read too.
+                cursor = incomplete_from or window_end
+            if not continues:
+                incomplete_from = None
             continue
         if step:
             window_end = min(end, cursor + step + (first_extra if not windows else timedelta(0)))
         else:
             window_end = end
         # Stop where an in-flight window starts, so it is resumed rather than re-exported.
-        window_end = min((s for s in pinned_by_start if cursor < s < window_end),
-                         default=window_end)
+        window_end = min((s for s in pinned_by_start if cursor < s < window_end
+                          and s not in used), default=window_end)
         windows.append((cursor, window_end))
         cursor = window_end
     return windows

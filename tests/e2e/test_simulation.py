@@ -248,3 +248,64 @@ def check_reexports(runs: list[Run]) -> None:
             assert timestamp >= parse_rfc3339(bookmark) - OVERLAP, (
                 f"run {run.index} re-exported {k} ({to_rfc3339(timestamp)}), before its "
                 f"bookmark {bookmark} minus the overlap")
+
+
+def three_apsis_windows_waiting(state: dict[str, Any]) -> bool:
+    return len(partition(state, "events", "apsis").get("exports") or {}) == 3
+
+
+def test_killed_with_apsis_windows_in_flight_rereads_late_events_at_old_boundaries(
+        tmp_path: Path) -> None:
+    """Run 1 is killed with three APSIS windows in flight; its last window (1 h) is shorter
+    than the overlap (2 h), so the exports of the last two hold none of the events of
+    [end - 2 h, end) that arrived after they were created. Run 2, a day later, resumes them
+    and must read those late events too — at the boundary between the two old windows as well
+    as in the last one."""
+    with Sandbox(seed=13) as sb:
+        t2 = sb.wall.now().replace(minute=0, second=0, microsecond=0)  # no end in the future
+        t1 = t2 - STEP
+        sb.anchor = t2 + STEP
+        sb.apsis.history_days = 5
+        sb.apsis.late_minutes = 110  # up to just under the overlap
+        sb.apsis.profiles, sb.apsis.events_per_profile = 100, 100  # 2,000 events a day
+        config = {k: v for k, v in sb.tap_config().items() if k not in ("batch", "braze")}
+        config["apsis"]["window_days"] = 1
+        start = t1 - timedelta(hours=49)  # windows of 24 h, 24 h and 1 h
+        config["start_date"] = to_rfc3339(start)
+        catalog = catalog_of_event_streams(tmp_path, config)
+        body = {"events": config["apsis"]["events"]}
+
+        def events(begin: datetime, end: datetime, as_of: datetime) -> set[str]:
+            return {apsis_event_id(p, s, e) for p, s, e in
+                    sb.apsis_sim.expected_events(body, begin, end, as_of=as_of)}
+
+        boundary = t1 - timedelta(hours=1)  # between the second and the third window
+        late_at_boundary = events(t1 - OVERLAP, boundary, t2) - events(t1 - OVERLAP, boundary,
+                                                                        t1)
+        assert late_at_boundary, "no event before the old boundary arrives after run 1"
+
+        sb.clock = t1
+        sb.apsis.ready_after = 10**6
+        returncode, stderr, killed, messages = run_tap(
+            tmp_path, {**config, "end_date": to_rfc3339(t1)}, catalog, {},
+            last_state_has(three_apsis_windows_waiting))
+        first = Run(0, t1, returncode, stderr, killed, {}, messages)
+        assert killed, stderr[-3000:]
+        windows = sorted(e["window"] for e in
+                         partition(first.last_state, "events", "apsis")["exports"].values())
+        assert windows[-1] == [to_rfc3339(boundary), to_rfc3339(t1)]
+
+        sb.apsis.ready_after = 1
+        sb.clock = t2
+        returncode, stderr, killed, messages = run_tap(
+            tmp_path, {**config, "end_date": to_rfc3339(t2)}, catalog, first.last_state)
+        second = Run(1, t2, returncode, stderr, killed, first.last_state, messages)
+        assert returncode == 0, stderr[-3000:]
+        assert "resuming export" in stderr
+        got = {m["record"]["event_id"] for run in (first, second) for m in run.committed
+               if m.get("type") == "RECORD"}
+        want = events(start, t2, t2)
+        assert not late_at_boundary - got, (
+            f"{len(late_at_boundary - got)} late event(s) before the old boundary lost")
+        assert not want - got, f"{len(want - got)} event(s) never exported"
+        assert not got - want

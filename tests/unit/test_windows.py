@@ -50,9 +50,29 @@ def test_after_an_older_pinned_export_the_range_goes_on_from_where_it_is_complet
     complete = T0 + timedelta(days=1, hours=-2)  # its export was created at its end, minus 2 h
     old = (T0, T0 + timedelta(days=1), complete)
     assert split_windows(T0, end, None, [old]) == [old[:2], (complete, end)]
-    # ...unless another pinned window continues it, or it reaches the end.
+    # ...and when another pinned window continues it, from there after the last of them —
+    # also when that one reaches the end (the next run's overlap would not reach back).
     nxt = (T0 + timedelta(days=1), end, end)
-    assert split_windows(T0, end, None, [old, nxt]) == [old[:2], nxt[:2]]
+    assert split_windows(T0, end, None, [old, nxt]) == [old[:2], nxt[:2], (complete, end)]
+    # A lone window reaching the end is left to the next run's overlap.
+    assert split_windows(T0, old[1], None, [old]) == [old[:2]]
+
+
+def test_late_events_at_every_boundary_between_pinned_windows_are_read_again() -> None:
+    """A killed run's windows of 24 h, 24 h and 1 h, all exported at the end of the last one:
+    the exports of the last two hold none of the late events of their final 2 hours."""
+    t1 = T0 + timedelta(days=2, hours=1)
+    created = t1
+    overlap = timedelta(hours=2)
+    pinned = [(T0, T0 + timedelta(days=1), created - overlap),
+              (T0 + timedelta(days=1), t1 - timedelta(hours=1), created - overlap),
+              (t1 - timedelta(hours=1), t1, created - overlap)]
+    end = t1 + timedelta(days=1)
+    windows = split_windows(T0, end, 1, pinned)
+    assert windows[:3] == [p[:2] for p in pinned]
+    assert windows[3][0] == t1 - overlap  # back to the earliest incomplete instant
+    assert windows[-1][1] == end
+    assert all(a[1] == b[0] for a, b in zip(windows[3:], windows[4:], strict=False))
 
 
 def test_first_window_may_carry_the_overlap() -> None:
