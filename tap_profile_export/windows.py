@@ -89,7 +89,7 @@ def split_windows(start: datetime, end: datetime, max_days: float | None,
             # windows before it in the same pinned run.
             reread = incomplete_from is not None and (
                 window_end < end or (earlier is not None and (own is None or earlier < own)))
-            if continues and window_end < end or not reread:
+            if (continues and window_end < end) or not reread:
                 cursor = window_end
             else:
                 # Back to the earliest instant any window of this pinned run is incomplete

@@ -72,7 +72,7 @@ def test_late_events_at_every_boundary_between_pinned_windows_are_read_again() -
     assert windows[:3] == [p[:2] for p in pinned]
     assert windows[3][0] == t1 - overlap  # back to the earliest incomplete instant
     assert windows[-1][1] == end
-    assert all(a[1] == b[0] for a, b in zip(windows[3:], windows[4:], strict=False))
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(windows[3:]))
 
 
 def test_first_window_may_carry_the_overlap() -> None:
