@@ -49,6 +49,9 @@ class ApsisScenario(ReadinessScenario):
     invalid_json: bool = False
     deleted: list[int] = field(default_factory=list)  # profile numbers erased at the vendor
     late_minutes: float = 0  # events arrive up to this late (see data.arrival_delay)
+    #: An event export of more events than this fails (its poll answers 503: "you may receive
+    #: a status of error … retry the export request aiming at a smaller data subset").
+    max_events_per_export: int = 0
 
 
 @dataclass
@@ -248,6 +251,13 @@ class ApsisSim:
             return Response.json(202, {"id": export.id}, Location=poll_url)
         return Response.json(201, {"id": export.id, s.poll_url_field: poll_url})
 
+    def _too_large(self, export: _Export) -> bool:
+        limit = self.scenario.max_events_per_export
+        body = export.request
+        if not limit or not body.get("events"):
+            return False
+        return len(self.expected_events(body, *_window(body), as_of=export.as_of)) > limit
+
     def _poll(self, request: Request) -> Response:
         denied = self._auth_error(request)
         if denied:
@@ -270,6 +280,9 @@ class ApsisSim:
             if not s.is_ready(export.polls, export.created):
                 return Response.json(404, {"title": "Not Found", "status": 404,
                                            "detail": "export not ready"})
+            if self._too_large(export):
+                return Response.json(503, {"title": "Service Unavailable", "status": 503,
+                                           "detail": "export processing failed"})
             if export.path is None:
                 cache_key = export.request if export.as_of is None else [
                     export.request, export.as_of.isoformat()]

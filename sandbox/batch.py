@@ -68,6 +68,9 @@ class BatchScenario(ReadinessScenario):
     short_part_times: int = 1
     late_minutes: float = 0  # events arrive up to this late (see data.arrival_delay)
     export_errors: int = 0  # the next N exports created end in status ERROR (for good)
+    #: An EVENTS/REACHABILITY export of more events than this ends in ERROR (0: no limit).
+    #: Batch documents no size limit; ERROR is how any of its exports ends when it fails.
+    max_events_per_export: int = 0
 
 
 @dataclass
@@ -211,8 +214,18 @@ class BatchSim:
             if self.scenario.export_errors > 0:
                 self.scenario.export_errors -= 1
                 export.error = True
+            if self._too_large(body):
+                export.error = True
             self._exports[export.id] = export
         return Response.json(202, {"id": export.id})
+
+    def _too_large(self, body: dict[str, Any]) -> bool:
+        limit = self.scenario.max_events_per_export
+        kind = body.get("export_type")
+        if not limit or kind not in ("EVENTS", "REACHABILITY"):
+            return False
+        window = parse_rfc3339(body["from"]), parse_rfc3339(body["to"])
+        return sum(1 for _ in self.event_lines(kind, *window, as_of=self.sandbox.clock)) > limit
 
     def _view(self, request: Request) -> Response:
         denied = self._auth_error(request)

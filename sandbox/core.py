@@ -262,6 +262,11 @@ class Sandbox:
         with self._lock:
             self._faults.append(Fault(vendor=vendor, endpoint=endpoint, **kwargs))
 
+    def clear_faults(self) -> None:
+        """Forget the injected faults not used up yet."""
+        with self._lock:
+            self._faults.clear()
+
     def requests(self) -> list[RecordedRequest]:
         """Snapshot of the request log (control calls excluded)."""
         with self._lock:

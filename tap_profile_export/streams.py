@@ -17,7 +17,7 @@ from tap_profile_export import schemas
 from tap_profile_export.batches import write_jsonl_batches
 from tap_profile_export.conform import RootConformer
 from tap_profile_export.errors import TapProfileExportError
-from tap_profile_export.exports import InFlightExport
+from tap_profile_export.exports import InFlightExport, SplitWindow
 from tap_profile_export.sdk_private import (
     BaseBatchFileEncoding,
     BatchConfig,
@@ -27,6 +27,7 @@ from tap_profile_export.sdk_private import (
 from tap_profile_export.settings import schema_default
 from tap_profile_export.vendors import sources as vendor_sources
 from tap_profile_export.windows import parse_rfc3339, to_rfc3339
+from tap_profile_export.windows import utc_now as tap_now
 
 if TYPE_CHECKING:
     from singer_sdk import Tap
@@ -206,8 +207,20 @@ class ExportStream(Stream):
         if not plan:
             LOGGER.info("%s %s: nothing to export", self.name, dict(context))
         try:
-            for spec in plan:
-                yield from self.session.coordinator.run(spec, exports, self.checkpoint)
+            queue = list(plan)
+            while queue:
+                spec = queue.pop(0)
+                try:
+                    yield from self.session.coordinator.run(spec, exports, self.checkpoint)
+                except SplitWindow as split:
+                    # Its halves take its place, in state too (a killed run plans them again).
+                    created_at = to_rfc3339(tap_now())
+                    for half in split.halves:
+                        exports[half.key] = InFlightExport.placeholder(half,
+                                                                       created_at).to_json()
+                    queue[:0] = split.halves
+                    self.checkpoint()
+                    continue
                 saved = exports.pop(spec.key, None)
                 entry = InFlightExport.from_json(saved) if saved else None
                 if self.replication_key and spec.window:
@@ -217,6 +230,10 @@ class ExportStream(Stream):
                 self._complete.add(_partition_key(context))
         except TapProfileExportError as exc:
             LOGGER.error("%s %s: %s", self.name, dict(context), exc)
+            # A failed partition leaves no plan behind: the next run plans afresh (only a
+            # killed run resumes the halves of a split window).
+            for key in [k for k, saved in exports.items() if saved.get("planned")]:
+                exports.pop(key)
             self.session.failures.append(str(exc))
             self._failed.append(_partition_key(context))
         finally:

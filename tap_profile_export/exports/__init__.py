@@ -12,6 +12,7 @@ from tap_profile_export.exports.model import (
     ExportSummary,
     InFlightExport,
     RecreateExport,
+    SplitWindow,
     vendor_time,
 )
 from tap_profile_export.exports.runner import ExportRunner
@@ -19,5 +20,5 @@ from tap_profile_export.exports.runner import ExportRunner
 __all__ = [
     "Checkpoint", "ExportAdapter", "ExportCheck", "ExportCoordinator", "ExportPart",
     "ExportRunner", "ExportSpec", "ExportStatus", "ExportSummary", "InFlightExport",
-    "PlannedExport", "RecreateExport", "vendor_time",
+    "PlannedExport", "RecreateExport", "SplitWindow", "vendor_time",
 ]

@@ -30,13 +30,17 @@ from tap_profile_export.exports.model import (
     Checkpoint,
     ExportCheck,
     ExportSpec,
+    ExportStatus,
     InFlightExport,
     RecreateExport,
+    SplitWindow,
+    halve,
     timeout_error,
 )
 from tap_profile_export.exports.runner import ExportRunner
 from tap_profile_export.progress import Throttle
 from tap_profile_export.settings import PollSettings
+from tap_profile_export.windows import to_rfc3339
 
 LOGGER = logging.getLogger("tap_profile_export.coordinator")
 
@@ -72,12 +76,20 @@ class _Watch:
         return self.answer is not None or self.error is not None
 
 
+def _plan_note(planned: PlannedExport) -> str:
+    saved = planned.exports.get(planned.spec.key)
+    if saved is None:
+        return ""
+    return " (half of a split window)" if saved.get("planned") else " (in flight, resuming)"
+
+
 class ExportCoordinator:
     """Creates planned exports at once, waits for every export, drives each one to its end."""
 
     def __init__(self, poll: PollSettings, runners: Mapping[str, ExportRunner],
                  limits: Mapping[str, int], *,
                  order: Callable[[ExportSpec], int] = lambda spec: 0, max_recreates: int = 3,
+                 split_after: int = 2,
                  sleep: Callable[[float], None] = time.sleep,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.poll = poll
@@ -86,6 +98,8 @@ class ExportCoordinator:
         #: Creation order of planned exports (lower first): paced exports go last.
         self.order = order
         self.max_recreates = max_recreates
+        #: Failures (the vendor's FAILED) after which an event window is split in halves.
+        self.split_after = split_after
         self._sleep = sleep
         self._clock = clock
         self._watched: dict[tuple[str, str, str], _Watch] = {}
@@ -105,7 +119,7 @@ class ExportCoordinator:
         if not planned:
             return
         LOGGER.info("Export plan: %d export(s)\n%s", len(planned), "\n".join(
-            f"  - {p.spec.label}" + (" (in flight, resuming)" if p.spec.key in p.exports else "")
+            f"  - {p.spec.label}" + _plan_note(p)
             for p in planned))
         self._checkpoint = checkpoint
         for item in sorted(planned, key=lambda p: self.order(p.spec)):
@@ -160,7 +174,7 @@ class ExportCoordinator:
         assert entry is not None
         #: Exported by an earlier run: if it fails for good now, a new export is created.
         resumed = not runner.created_this_run(spec)
-        recreated = 0
+        recreated = failed = 0
         while True:
             LOGGER.info("%s: reading export %s (created %s, %d part(s) already read)",
                         spec.label, entry.export_id, entry.created_at, len(entry.parts_done))
@@ -170,6 +184,7 @@ class ExportCoordinator:
                     yield from runner.read(spec, entry, answer.parts, exports, checkpoint)
                     return
                 problem = answer.detail
+                failed += answer.status is ExportStatus.FAILED
             except RecreateExport as exc:
                 problem = str(exc)
             except ExportTimeoutError:
@@ -181,15 +196,37 @@ class ExportCoordinator:
             runner.forget(spec, exports, checkpoint)
             resumed = False
             recreated += 1
+            if failed >= self.split_after:
+                split = self._split(spec, runner, problem, failed)
+                if split is not None:
+                    raise split
             if recreated > self.max_recreates:
+                hint = getattr(runner.adapter, "size_hint", None)
                 raise ExportFailedError(
                     f"{spec.label}: {problem} — gave up after creating {recreated} exports; "
-                    f"dropped from state, the next run creates a new one") from None
+                    f"dropped from state, the next run creates a new one"
+                    + (f". If it fails for its size, export less: {hint}"
+                       if hint and failed and spec.window is None else "")) from None
             LOGGER.warning("%s: %s; creating a new export (%d/%d)", spec.label, problem,
                            recreated, self.max_recreates)
             watch = self._watch(spec, runner, exports, checkpoint)
             entry = watch.entry
             assert entry is not None
+
+    @staticmethod
+    def _split(spec: ExportSpec, runner: ExportRunner, problem: str,
+               failed: int) -> SplitWindow | None:
+        """The halves of an event window whose export failed `failed` times (the vendors'
+        answer to an export too large), or None when it cannot be split."""
+        fields = getattr(runner.adapter, "window_fields", None)
+        halves = halve(spec.window) if spec.window else None
+        if not halves or not fields:
+            return None
+        specs = [spec.for_window(half, fields) for half in halves]
+        LOGGER.warning("%s: failed %d times (%s); splitting it into %s", spec.label, failed,
+                       problem, " and ".join(
+                           f"[{to_rfc3339(a)} → {to_rfc3339(b)})" for a, b in halves))
+        return SplitWindow(f"{spec.label}: split after {failed} failures", specs)
 
     def _watch(self, spec: ExportSpec, runner: ExportRunner, exports: MutableMapping[str, Any],
                checkpoint: Checkpoint) -> _Watch:

@@ -12,8 +12,8 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import IO, Any, Protocol
 
@@ -50,6 +50,14 @@ class ExportSpec:
         if self.window:
             return f"{self.kind}:{to_rfc3339(self.window[0])}/{to_rfc3339(self.window[1])}"
         return f"{self.kind}:{self.scope}" if self.scope else self.kind
+
+    def for_window(self, window: tuple[datetime, datetime],
+                   fields: tuple[str, str]) -> ExportSpec:
+        """The same export over another window; `fields` name the request's window bounds
+        (the vendor's own names, e.g. `from`/`to`)."""
+        request = {**self.request, fields[0]: to_rfc3339(window[0]),
+                   fields[1]: to_rfc3339(window[1])}
+        return replace(self, window=window, request=request)
 
     @property
     def label(self) -> str:
@@ -90,6 +98,9 @@ class InFlightExport:
     #: Seconds spent waiting for it to be ready, over every run.
     waited_seconds: float = 0.0
     version: int = STATE_VERSION
+    #: Not created yet: half of a window whose export failed for its size (kept in state so
+    #: a killed run plans the same halves).
+    planned: bool = False
 
     @classmethod
     def new(cls, spec: ExportSpec, handle: Mapping[str, Any], created_at: str) -> InFlightExport:
@@ -98,6 +109,13 @@ class InFlightExport:
                               "handle": dict(handle),
                               "window": [to_rfc3339(t) for t in spec.window]
                               if spec.window else None, "scope": spec.scope})
+
+    @classmethod
+    def placeholder(cls, spec: ExportSpec, created_at: str) -> InFlightExport:
+        """The state entry of a window planned but not yet exported (a split half)."""
+        entry = cls.new(spec, {"export_id": "(not created)"}, created_at)
+        entry.planned = True
+        return entry
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> InFlightExport:
@@ -120,6 +138,7 @@ class InFlightExport:
             scope=data.get("scope") or None,
             parts_done=[str(p) for p in data.get("parts_done") or []],
             waited_seconds=float(data.get("waited_seconds") or 0),
+            planned=bool(data.get("planned")),
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -137,6 +156,8 @@ class InFlightExport:
             data["scope"] = self.scope
         if self.waited_seconds:
             data["waited_seconds"] = self.waited_seconds
+        if self.planned:
+            data["planned"] = True
         return data
 
     @property
@@ -227,13 +248,42 @@ class ExportSummary:
                 f"{self.read_seconds:.1f}s")
 
 
+#: Shortest window a failing export is split into (halves of at least this long).
+MIN_SPLIT_WINDOW = timedelta(hours=1)
+
+
+def halve(window: tuple[datetime, datetime]) -> list[tuple[datetime, datetime]] | None:
+    """`window` cut at its midpoint (whole seconds), or None when a half would be shorter
+    than `MIN_SPLIT_WINDOW`. The halves are contiguous and their union is exactly `window`."""
+    start, end = window
+    if end - start < 2 * MIN_SPLIT_WINDOW:
+        return None
+    middle = start + timedelta(seconds=(end - start).total_seconds() // 2)
+    return [(start, middle), (middle, end)]
+
+
+class SplitWindow(ExportFailedError):
+    """An event window's export failed repeatedly (too large for the vendor): read `halves`
+    instead. Raised by the coordinator, handled by the stream that planned the window."""
+
+    def __init__(self, message: str, halves: list[ExportSpec]) -> None:
+        super().__init__(message)
+        self.halves = halves
+
+
 class RecreateExport(ExportFailedError):
     """Raised while *reading* (opening a part) when the vendor no longer serves the export: a
     new one is created. Readiness checks answer `ExportStatus.GONE`/`FAILED` instead."""
 
 
 class ExportAdapter(Protocol):
-    """What a vendor module implements for the lifecycle."""
+    """What a vendor module implements for the lifecycle.
+
+    Optional: `window_fields` (the request keys of an event window's bounds: a window whose
+    export keeps failing is then split in halves), `size_hint` (what to configure smaller
+    when an export that cannot be split keeps failing), `late_parts` (files written after the
+    export looked complete).
+    """
 
     vendor: str
 

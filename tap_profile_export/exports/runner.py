@@ -52,7 +52,7 @@ class ExportRunner:
                        checkpoint: Checkpoint) -> InFlightExport:
         """The resumable in-flight entry of `spec` from state, or a newly created export."""
         saved = exports.get(spec.key)
-        if saved is not None:
+        if saved is not None and not saved.get("planned"):
             live = self._live.get((spec.stream, spec.key))
             entry = InFlightExport.from_json(saved)
             if live is not None and live.export_id == entry.export_id:

@@ -28,7 +28,8 @@ class Vendor(Protocol):
 
 def inflight_windows(exports: Mapping[str, Any], kind: str, overlap: timedelta = timedelta(0)
                      ) -> list[tuple[datetime, datetime, datetime]]:
-    """Windows of in-flight exports of `kind` recorded in state (to resume them as planned),
+    """Windows of in-flight exports of `kind` recorded in state (to resume them as planned;
+    split halves not created yet too),
     each with the instant up to which its export holds late-arriving events too (its creation
     time minus the overlap; see `split_windows`)."""
     windows = []
@@ -36,7 +37,9 @@ def inflight_windows(exports: Mapping[str, Any], kind: str, overlap: timedelta =
         entry = InFlightExport.from_json(saved)
         if entry.kind == kind and entry.window_range:
             start, end = entry.window_range
-            windows.append((start, end, min(end, entry.created - overlap)))
+            # A split half not created yet will hold every late event up to its end.
+            complete = end if entry.planned else min(end, entry.created - overlap)
+            windows.append((start, end, complete))
     return windows
 
 

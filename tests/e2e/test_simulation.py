@@ -131,7 +131,7 @@ def catalog_of_event_streams(tmp_path: Path, config: dict[str, Any]) -> Path:
 def test_daily_runs_with_late_events_failures_and_kills_lose_nothing(tmp_path: Path) -> None:
     schedule = [
         "normal", "batch_error_once", "apsis_503_once", "kill_waiting", "normal",
-        "apsis_410_once", "kill_downloading", "normal", "future_end_date", "normal",
+        "apsis_410_once", "kill_downloading", "normal", "future_end_date", "too_large",
         "batch_error_for_good", "normal", "kill_waiting_then_error", "normal",
         "apsis_503_for_good", "normal", "normal",
     ]
@@ -159,11 +159,11 @@ def test_daily_runs_with_late_events_failures_and_kills_lose_nothing(tmp_path: P
             if kind == "batch_error_once":
                 sb.batch.export_errors = 1
             elif kind == "batch_error_for_good":
-                sb.batch.export_errors = 8  # events and reachability, 4 attempts each
+                sb.batch.export_error = True  # every export, split windows too
             elif kind in ("apsis_503_once", "apsis_410_once", "apsis_503_for_good"):
                 sb.add_fault(vendor="apsis", endpoint="status",
                              status=410 if "410" in kind else 503,
-                             times=4 if kind.endswith("for_good") else 1)
+                             times=10**6 if kind.endswith("for_good") else 1)
             elif kind.startswith("kill_waiting"):
                 sb.batch.ready_after = sb.apsis.ready_after = 10**6
                 sb.batch.export_errors = 2 if kind.endswith("then_error") else 0
@@ -173,6 +173,8 @@ def test_daily_runs_with_late_events_failures_and_kills_lose_nothing(tmp_path: P
                 kill_when = last_state_has(batch_part_read)
             elif kind == "future_end_date":
                 run_config["end_date"] = to_rfc3339(now + STEP * 3)
+            elif kind == "too_large":  # a day's window exceeds both vendors' size limit
+                sb.batch.max_events_per_export, sb.apsis.max_events_per_export = 70, 35
             returncode, stderr, killed, messages = run_tap(tmp_path, run_config, catalog, state,
                                                            kill_when)
             run = Run(index, at, returncode, stderr, killed, state, messages)
@@ -181,6 +183,9 @@ def test_daily_runs_with_late_events_failures_and_kills_lose_nothing(tmp_path: P
             sb.batch.ready_after = sb.apsis.ready_after = 1
             sb.batch.file_delay_seconds = 0
             sb.batch.export_errors = 0
+            sb.batch.export_error = False
+            sb.clear_faults()
+            sb.batch.max_events_per_export = sb.apsis.max_events_per_export = 0
             check_run(run, kind)
 
         final = base + STEP * (len(schedule) - 1)
@@ -210,6 +215,10 @@ def check_run(run: Run, kind: str) -> None:
         assert "creating a new export (1/3)" in run.stderr, where
     if kind == "future_end_date":
         assert "is in the future" in run.stderr, where
+    if kind == "too_large":
+        for vendor in ("batch", "apsis"):
+            assert f"{vendor} events export [" in run.stderr and "splitting it into" in \
+                run.stderr, where
 
 
 def check_truth(sb: Sandbox, runs: list[Run], start: datetime, end: datetime,

@@ -51,6 +51,12 @@ class ApsisAdapter:
     """The APSIS steps of the export lifecycle."""
 
     vendor = "apsis"
+    #: The request keys of an event window (a window whose export keeps failing is split:
+    #: APSIS "retry the export request aiming at a smaller data subset").
+    window_fields = ("start_at", "end_at")
+    #: What to configure smaller when the profiles export keeps failing.
+    size_hint = ("fewer apsis.attributes or apsis.tags, or an apsis.segment_filter "
+                 "(the profiles export is a snapshot: it cannot be split by time)")
 
     def __init__(self, settings: ApsisSettings, http: HttpClient, *,
                  clock: Any = time.monotonic, sleep: Any = time.sleep) -> None:

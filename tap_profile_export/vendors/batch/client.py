@@ -50,6 +50,11 @@ class BatchAdapter:
     """The Batch steps of the export lifecycle."""
 
     vendor = "batch"
+    #: The request keys of an event window (a window whose export keeps failing is split).
+    window_fields = ("from", "to")
+    #: What to configure smaller when the attributes export keeps failing.
+    size_hint = ("fewer batch.attributes or batch.identifiers, or a batch.segment "
+                 "(an attributes export is a snapshot: it cannot be split by time)")
 
     def __init__(self, settings: BatchSettings, http: HttpClient, *,
                  clock: Callable[[], datetime] = utc_now) -> None:

@@ -54,6 +54,10 @@ class BrazeAdapter:
     """The Braze steps of the export lifecycle."""
 
     vendor = "braze"
+    #: What to configure smaller when a segment export keeps failing (no time window).
+    size_hint = ("fewer braze.fields_to_export or braze.custom_attributes_to_export, or "
+                 "smaller segments; or export to your own bucket (braze.storage), which Braze "
+                 "recommends for large exports")
 
     def __init__(self, settings: BrazeSettings, http: HttpClient, temp_dir: str | None) -> None:
         self.settings = settings
