@@ -29,8 +29,6 @@ PATH = "/users/export/ids"
 REQUESTS_PER_MINUTE = 250
 
 
-# -- pacing -----------------------------------------------------------------------------------
-
 class RequestPacer:
     """At most `limit` requests in any `period` seconds (a sliding window, this run)."""
 
@@ -61,8 +59,6 @@ class RequestPacer:
             self._sent.append(now)
 
 
-# -- the export -------------------------------------------------------------------------------
-
 class IdsExport:
     """The ids export of one run: its parts, their requests and what the answers held.
 
@@ -71,10 +67,10 @@ class IdsExport:
     """
 
     def __init__(self, selectors: IdsSelectors, http: HttpClient, url: str,
-                 fields_to_export: Callable[[], list[str]], key: str,
+                 fields_to_export: Callable[[], list[str]], digest_key: str,
                  pacer: RequestPacer | None = None) -> None:
         self.requests = selectors.requests()
-        self.digest = selectors.digest(key)
+        self.digest = selectors.digest(digest_key)
         self.http = http
         self.url = url
         self._fields = fields_to_export
@@ -113,8 +109,10 @@ class IdsExport:
                                                "fields_to_export": self._fields()})
         except VendorHTTPError as exc:
             # The label stays readable; the vendor's words lose any identifier they quote.
-            head, sep, rest = str(exc).partition(f"{what}: ")
-            raise VendorHTTPError(head + sep + request.mask(rest), status=exc.status) from None
+            text = str(exc)
+            head, sep, rest = text.partition(f"{what}: ")
+            masked = head + sep + request.mask(rest) if sep else request.mask(text)
+            raise VendorHTTPError(masked, status=exc.status) from None
         return io.BytesIO(response.content)
 
     def read(self, label: str, entry: InFlightExport, stream: IO[bytes], source: str,
