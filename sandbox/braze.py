@@ -8,10 +8,12 @@ import gzip
 import hashlib
 import io
 import itertools
+import re
 import threading
 import time
 import uuid
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -57,6 +59,9 @@ PARAMETERS = {
                       "phone", "fields_to_export"}),
 }
 MAX_IDS = 50
+E164 = re.compile(r"\+[1-9][0-9]{7,14}")
+BRAZE_ID_BASE = 0x5F0000000000
+PHONE_BASE = 4790000000
 MAX_CUSTOM_ATTRIBUTES = 500
 #: The global control group's segment id: Braze's own, never told to the caller.
 CONTROL_GROUP_SEGMENT = "b0c1a9e2d7f84c3e9a5b6c7d8e9f0a1b"
@@ -78,6 +83,9 @@ class BrazeScenario(ReadinessScenario):
     corrupt_archive: bool = False
     truncated_archive: bool = False
     deleted: list[int] = field(default_factory=list)  # user numbers erased at the vendor
+    #: An outage of the ids endpoint: once this many ids requests were answered, every other
+    #: one is answered 503 (None: no outage).
+    ids_outage_after: int | None = None
     #: X-RateLimit-Reset of ordinary answers (2xx, 4xx, 5xx): Braze's window can end up to an
     #: hour away. 429 answers carry `retry_reset_seconds` instead.
     rate_limit_reset_seconds: float = 3600
@@ -117,12 +125,14 @@ class BrazeSim:
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
         self._expired_once = self._limited_once = False
+        self._ids_answered = 0
 
     def reset(self) -> None:
         """Back to defaults."""
         self.scenario = BrazeScenario()
         self._exports.clear()
         self._expired_once = self._limited_once = False
+        self._ids_answered = 0
 
     def tap_config(self) -> dict[str, Any]:
         """The `braze` block of a tap config for this sandbox."""
@@ -155,11 +165,12 @@ class BrazeSim:
     def user(self, n: int, fields: list[str]) -> dict[str, Any]:
         """User `n` with the requested fields (braze_id always)."""
         full = {
-            "braze_id": f"{0x5F0000000000 + n:024x}",
+            "braze_id": f"{BRAZE_ID_BASE + n:024x}",
             "external_id": f"user-{n}",
             "created_at": f"2020-07-{n % 28 + 1:02d} 15:00:{n % 60:02d}.000 UTC",
             "first_name": ("Ada", "Linus", "Grace")[n % 3], "last_name": f"Last{n}",
-            "email": f"user{n}@example.com", "dob": "1990-01-02", "country": "NO",
+            "email": f"user{n}@example.com", "phone": f"+{PHONE_BASE + n}",
+            "dob": "1990-01-02", "country": "NO",
             "home_city": "Oslo", "language": "en", "time_zone": "Europe/Oslo",
             "last_coordinates": [round(10.7 + n % 100 / 1000, 3), 59.91],
             "gender": ("M", "F", "O", None)[n % 4], "total_revenue": n * 1.5,
@@ -312,26 +323,45 @@ class BrazeSim:
         body, refused = self._body(request, "ids")
         if refused:
             return refused
-        ids = body.get("external_ids") or []
-        aliases = body.get("user_aliases") or []
-        if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
-            return _error(400, "external_ids must be an array of strings")
-        if len(ids) + len(aliases) > MAX_IDS:
-            return _error(400, "The max number of external_ids and aliases per request was "
-                               "exceeded")
+        refused = _ids_refusal(body)
+        if refused:
+            return refused
+        with self._lock:
+            s = self.scenario
+            if s.ids_outage_after is not None and self._ids_answered >= s.ids_outage_after:
+                return _error(503, "Service Unavailable")
+            self._ids_answered += 1
         fields = body.get("fields_to_export") or ["braze_id"]
-        users, invalid = [], []
-        for external_id in ids:
-            number = external_id.removeprefix("user-")
-            if (number.isdigit() and int(number) < self.scenario.users
-                    and int(number) not in self.scenario.deleted):
-                users.append(self.user(int(number), fields))
-            else:
-                invalid.append(external_id)
-        answer: dict[str, Any] = {"message": "success", "users": users}
+        numbers: list[int] = []
+        invalid: list[str] = []
+        for identifier, number in self._matches(body):
+            if number is None:
+                invalid.append(identifier)
+            elif number not in numbers:
+                numbers.append(number)
+        answer: dict[str, Any] = {"message": "success",
+                                  "users": [self.user(n, fields) for n in numbers]}
         if invalid:
             answer["invalid_user_ids"] = invalid
         return Response.json(201, answer)
+
+    def _matches(self, body: dict[str, Any]) -> list[tuple[str, int | None]]:
+        """(identifier as listed in `invalid_user_ids`, the user it matches or None) per
+        identifier of a valid request. An alias is listed by its alias_name."""
+        found = [(i, self._existing(_number(i, "user-"))) for i in body.get("external_ids", [])]
+        found += [(a["alias_name"], self._existing(
+            _number(a["alias_name"], "alias-") if a["alias_label"] == "crm" else None))
+            for a in body.get("user_aliases", [])]
+        found += [(body[key], self._existing(number_of(body[key])))
+                  for key, number_of in USER_NUMBER.items() if key in body]
+        return found
+
+    def _existing(self, number: int | None) -> int | None:
+        """`number` if that user exists (and was not deleted), else None."""
+        s = self.scenario
+        if number is None or not 0 <= number < s.users or number in s.deleted:
+            return None
+        return number
 
     def _download(self, request: Request) -> Response:
         problem = self.sandbox.check_signature(request)
@@ -358,6 +388,60 @@ class BrazeSim:
         return Response(200, headers={"Content-Type": "application/zip"}, file=export.path)
 
 
+def _ids_refusal(body: dict[str, Any]) -> Response | None:
+    """The 400 Braze answers to identifiers `/users/export/ids` does not accept."""
+    ids, aliases = body.get("external_ids", []), body.get("user_aliases", [])
+    if not isinstance(ids, list) or not all(isinstance(i, str) and i for i in ids):
+        return _error(400, "external_ids must be an array of strings")
+    if not isinstance(aliases, list) or not all(
+            isinstance(a, dict) and set(a) == {"alias_name", "alias_label"}
+            and all(isinstance(v, str) and v for v in a.values()) for a in aliases):
+        return _error(400, "user_aliases must be an array of user alias objects",
+                      ["each alias needs a string alias_name and a string alias_label"])
+    if len(ids) + len(aliases) > MAX_IDS:
+        return _error(400, "The max number of external_ids and aliases per request was "
+                           "exceeded")
+    singles = [key for key in USER_NUMBER if key in body]
+    if len(singles) > 1 or (singles and ("external_ids" in body or "user_aliases" in body)):
+        return _error(400, "Only one identifier can be included per request when using "
+                           "braze_id, device_id, email_address or phone",
+                      [f"'{key}' cannot be combined with other identifiers" for key in singles])
+    if not singles and not ids and not aliases:
+        return _error(400, "No user identifier was given")
+    for key in singles:
+        if not isinstance(body[key], str) or not body[key]:
+            return _error(400, f"{key} must be a string")
+    if "phone" in body and not E164.fullmatch(body["phone"]):
+        return _error(400, "phone must be in E.164 format")
+    return None
+
+
+def _number(value: str, prefix: str, suffix: str = "") -> int | None:
+    """`n` of `<prefix><n><suffix>`, else None."""
+    if value.startswith(prefix) and value.endswith(suffix):
+        digits = value[len(prefix):len(value) - len(suffix)]
+        if digits.isdigit():
+            return int(digits)
+    return None
+
+
+def _braze_number(value: str) -> int | None:
+    """`n` of the braze_id `BrazeSim.user(n)` gives, else None."""
+    try:
+        return int(value, 16) - BRAZE_ID_BASE if len(value) == 24 else None
+    except ValueError:
+        return None
+
+
+#: The identifiers sent one per request, alone ("only one of these identifiers can be included
+#: per request"; braze_id is read the same way: strict, the docs do not say it combines), and
+#: which user each names, as `BrazeSim.user(n)` writes them.
+USER_NUMBER: dict[str, Callable[[str], int | None]] = {
+    "braze_id": _braze_number,
+    "device_id": lambda value: _number(value, "dev-"),
+    "email_address": lambda value: _number(value, "user", "@example.com"),
+    "phone": lambda value: int(value[1:]) - PHONE_BASE,
+}
 
 class BucketWriter(threading.Thread):
     """Writes one export into the customer's bucket as Braze does: after a delay, file by

@@ -54,15 +54,18 @@ class TapProfileExport(Tap):
                            "reinstall ijson from a wheel for your platform", ijson.backend)
 
     def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
-        """JSON-schema validation, then the contract's limits; errors name the setting."""
-        errors = super()._validate_config(raise_errors=raise_errors)
+        """The contract's checks, then JSON-schema validation; errors name the setting.
+
+        Ours come first: they never quote a value, and jsonschema's messages do (`'a@b.c' is
+        not of type 'array'`), which for the Braze ids selectors would be personal data.
+        """
         try:
             parse_settings(self.config)
         except SettingError as exc:
             if raise_errors:
                 raise ConfigValidationError(str(exc), errors=[str(exc)]) from None
-            errors.append(str(exc))
-        return errors
+            return [str(exc), *super()._validate_config(raise_errors=False)]
+        return super()._validate_config(raise_errors=raise_errors)
 
     @cached_property
     def settings(self) -> TapSettings:

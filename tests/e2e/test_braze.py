@@ -52,7 +52,8 @@ def test_every_scope_end_to_end(sandbox: Sandbox, tmp_path: Path) -> None:
         assert sample["created_at"].endswith("Z") and "T" in sample["created_at"]
     wanted_ids = {i for i in config["braze"]["external_ids"] if i != "no-such-user"}
     assert {u["external_id"] for u in scopes["ids"]} == wanted_ids
-    assert "did not recognise 1 external id" in run.stderr
+    assert "Braze matched no user for 1 external id(s)" in run.stderr
+    assert "no-such-user" not in run.stderr
     segment_requests = api_posts(sandbox, "/users/export/segment")
     assert sorted(r.json["segment_id"] for r in segment_requests) == ["seg-alpha", "seg-beta"]
     assert all("braze_id" in r.json["fields_to_export"] for r in segment_requests)

@@ -303,6 +303,73 @@ def test_braze_ids_limit(sb: Sandbox) -> None:
                        400, "max number")
 
 
+def braze_ids(sb: Sandbox, **identifiers: Any) -> requests.Response:
+    return braze(sb, "ids", {**identifiers, "fields_to_export": ["external_id"]})
+
+
+@pytest.mark.parametrize("identifiers", [
+    {"user_aliases": [{"alias_name": "alias-4", "alias_label": "crm"}]},
+    {"braze_id": f"{0x5F0000000000 + 4:024x}"},
+    {"device_id": "dev-4"},
+    {"email_address": "user4@example.com"},
+    {"phone": "+4790000004"},
+    {"external_ids": ["user-4"], "user_aliases": [{"alias_name": "alias-4", "alias_label": "crm"}]},
+])
+def test_braze_ids_selectors_match_their_user(sb: Sandbox, identifiers: dict[str, Any]) -> None:
+    answer = braze_ids(sb, **identifiers)
+    assert answer.status_code == 201, answer.text
+    assert answer.json() == {"message": "success", "users": [
+        {"braze_id": f"{0x5F0000000000 + 4:024x}", "external_id": "user-4"}]}
+
+
+@pytest.mark.parametrize("identifiers,invalid", [
+    ({"email_address": "nobody@example.com"}, ["nobody@example.com"]),
+    ({"phone": "+4790099999"}, ["+4790099999"]),  # user 99999 does not exist
+    ({"braze_id": "5f00000000000000000000zz"}, ["5f00000000000000000000zz"]),
+    ({"user_aliases": [{"alias_name": "alias-4", "alias_label": "other"}]}, ["alias-4"]),
+    ({"device_id": "dev-7"}, ["dev-7"]),  # deleted
+])
+def test_braze_ids_unmatched_identifiers_are_listed(sb: Sandbox, identifiers: dict[str, Any],
+                                                    invalid: list[str]) -> None:
+    sb.braze.deleted = [7]
+    answer = braze_ids(sb, **identifiers)
+    assert answer.status_code == 201, answer.text
+    assert answer.json() == {"message": "success", "users": [], "invalid_user_ids": invalid}
+
+
+def test_braze_ids_phone_is_a_field_like_the_others(sb: Sandbox) -> None:
+    with_phone = braze(sb, "ids", {"external_ids": ["user-4"], "fields_to_export": ["phone"]})
+    without = braze(sb, "ids", {"external_ids": ["user-4"], "fields_to_export": ["email"]})
+    assert with_phone.json()["users"][0]["phone"] == "+4790000004"
+    assert "phone" not in without.json()["users"][0]
+
+
+ALIAS = {"alias_name": "alias-1", "alias_label": "crm"}
+
+
+@pytest.mark.parametrize("identifiers,words", [
+    ({"external_ids": [f"user-{n}" for n in range(30)], "user_aliases": [ALIAS] * 21},
+     "max number"),
+    ({"user_aliases": [{"alias_name": "alias-1"}]}, "alias_label"),
+    ({"user_aliases": [{"alias_name": "alias-1", "alias_label": 5}]}, "alias_label"),
+    ({"user_aliases": ["alias-1"]}, "user alias objects"),
+    ({"email_address": "user1@example.com", "phone": "+4790000001"}, "Only one identifier"),
+    ({"braze_id": f"{0x5F0000000000 + 1:024x}", "device_id": "dev-1"}, "Only one identifier"),
+    ({"email_address": "user1@example.com", "external_ids": ["user-1"]}, "Only one identifier"),
+    ({"device_id": "dev-1", "user_aliases": [ALIAS]}, "Only one identifier"),
+    ({"braze_id": 5}, "braze_id must be a string"),
+    ({"email_address": ["user1@example.com"]}, "email_address must be a string"),
+    ({"phone": "4790000001"}, "E.164"),
+    ({"phone": "+0790000001"}, "E.164"),
+    ({"phone": "+47 900 00 001"}, "E.164"),
+    ({"external_ids": [1]}, "array of strings"),
+    ({}, "No user identifier"),
+])
+def test_braze_ids_refuses_what_the_docs_rule_out(sb: Sandbox, identifiers: dict[str, Any],
+                                                  words: str) -> None:
+    assert_braze_error(braze_ids(sb, **identifiers), 400, words)
+
+
 def test_braze_wrong_credentials(sb: Sandbox) -> None:
     assert_braze_error(braze(sb, "ids", {"external_ids": ["user-1"]},
                              {"Authorization": "Bearer wrong"}), 401, "Invalid API key")

@@ -8,20 +8,16 @@ A link refused after it had been ready has expired: a new export is created.
 
 from __future__ import annotations
 
-import hashlib
-import io
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 from typing import IO, Any, cast
 
-import orjson
 import requests
 
 from tap_profile_export.errors import (
     ExportFailedError,
-    InvalidJSONError,
     ReaderError,
 )
 from tap_profile_export.exports import (
@@ -36,13 +32,14 @@ from tap_profile_export.http import HttpClient, require_secure_download
 from tap_profile_export.readers import iter_archive_records
 from tap_profile_export.seen import SeenIds
 from tap_profile_export.vendors.braze.bucket import BucketExports
+from tap_profile_export.vendors.braze.ids import PATH as IDS_PATH
+from tap_profile_export.vendors.braze.ids import IdsExport
 from tap_profile_export.vendors.braze.records import map_user
 from tap_profile_export.vendors.braze.settings import BrazeSettings
 from tap_profile_export.vendors.braze.spool import spool
 from tap_profile_export.windows import parse_rfc3339, utc_now
 
 LOGGER = logging.getLogger("tap_profile_export.braze")
-IDS_CHUNK = 50
 LINK_LIFETIME = timedelta(hours=4)
 LINK_MARGIN = timedelta(minutes=30)
 
@@ -66,6 +63,8 @@ class BrazeAdapter:
         self._warned_fields: set[str] = set()
         #: The customer's bucket when Braze exports there (`braze.storage`).
         self.bucket = BucketExports(settings.storage, temp_dir) if settings.storage else None
+        self.ids = IdsExport(settings.ids, http, f"{settings.rest_endpoint}{IDS_PATH}",
+                             lambda: self.fields_for("ids"), settings.api_key)
 
     def fields_for(self, kind: str) -> list[str]:
         """The endpoint's `fields_to_export` (configured names it does not document are left
@@ -88,9 +87,7 @@ class BrazeAdapter:
         `custom_attributes_to_export` (Braze refuses it; see `BrazeSettings.fields_for`).
         """
         if spec.kind == "ids":
-            ids = self.settings.external_ids
-            # No ids in state (personal data): the chunk count and a digest of the list.
-            return {"export_id": "ids", "chunks": len(_chunks(ids)), "digest": ids_digest(ids)}
+            return self.ids.handle()
         body: dict[str, Any] = {"fields_to_export": self.fields_for(spec.kind)}
         if spec.kind == "segment":
             body["segment_id"] = spec.scope.split(":", 1)[1] if spec.scope else ""
@@ -126,10 +123,7 @@ class BrazeAdapter:
     def check(self, spec: ExportSpec, entry: InFlightExport) -> ExportCheck:
         """Probe the signed URL without credentials (403/404: not ready)."""
         if spec.kind == "ids":
-            chunks = _chunks(self.settings.external_ids)
-            return ExportCheck(ExportStatus.READY, "READY", [
-                ExportPart(key=f"chunk-{i}", label=f"ids chunk {i}/{len(chunks)}", ref=chunk)
-                for i, chunk in enumerate(chunks, 1)])
+            return ExportCheck(ExportStatus.READY, "READY", self.ids.parts())
         if entry.handle.get("bucket"):
             return self._bucket(entry).check(spec, entry)
         response = self._probe(spec, entry)
@@ -162,13 +156,9 @@ class BrazeAdapter:
     @contextmanager
     def open_part(self, spec: ExportSpec, entry: InFlightExport,
                   part: ExportPart) -> Iterator[IO[bytes]]:
-        """ids: POST one chunk. Archives: spool the body to a temp file, then yield it."""
+        """ids: POST one request. Archives: spool the body to a temp file, then yield it."""
         if spec.kind == "ids":
-            response = self.http.request(
-                "POST", f"{self.settings.rest_endpoint}/users/export/ids",
-                what=f"ids export {part.label}",
-                json={"external_ids": part.ref, "fields_to_export": self.fields_for("ids")})
-            yield io.BytesIO(response.content)
+            yield self.ids.fetch(part)
             return
         if entry.handle.get("bucket"):
             stream = self._bucket(entry).open(spec, part)
@@ -198,10 +188,10 @@ class BrazeAdapter:
 
     def read_part(self, spec: ExportSpec, entry: InFlightExport, stream: IO[bytes],
                   source: str) -> Iterator[dict[str, Any]]:
-        """Users of one ids chunk, or of every member of the archive, de-duplicated."""
+        """Users of one ids request, or of every member of the archive, de-duplicated."""
         exported_at = entry.created_at
         if spec.kind == "ids":
-            yield from self._read_ids(spec, stream, source, exported_at)
+            yield from self.ids.read(spec.label, entry, stream, source, exported_at)
             return
         duplicates = 0
         with SeenIds(self.temp_dir) as seen:
@@ -217,25 +207,11 @@ class BrazeAdapter:
             LOGGER.info("%s: skipped %d duplicated user(s) (Braze cleans these up weekly)",
                         source, duplicates)
 
-    def _read_ids(self, spec: ExportSpec, stream: IO[bytes], source: str,
-                  exported_at: str) -> Iterator[dict[str, Any]]:
-        try:
-            body = orjson.loads(stream.read())
-        except orjson.JSONDecodeError as exc:
-            raise InvalidJSONError(source, f"answer is not JSON ({exc})") from None
-        invalid = body.get("invalid_user_ids") or []
-        if invalid:
-            LOGGER.warning("%s: Braze did not recognise %d external id(s)", source, len(invalid))
-        for user in body.get("users") or []:
-            yield map_user(user, "ids", exported_at)
-
     def resume_problem(self, spec: ExportSpec, entry: InFlightExport) -> str | None:
         """Braze links live ~4 hours; older ones have expired (and their files are gone). An
-        ids export resumes only for the same configured list (same digest)."""
+        ids export resumes only for the same configured selectors (same digest)."""
         if spec.kind == "ids":
-            if entry.handle.get("digest") != ids_digest(self.settings.external_ids):
-                return "braze.external_ids changed since it was started; starting over"
-            return None
+            return self.ids.resume_problem(entry)
         if entry.handle.get("bucket"):  # files stay in the customer's bucket: no link to expire
             if self.bucket is None:
                 return "braze.storage is no longer configured"
@@ -268,12 +244,3 @@ def _json(response: requests.Response, label: str) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise ExportFailedError(f"{label}: Braze answered with unexpected JSON")
     return body
-
-
-def ids_digest(ids: tuple[str, ...]) -> str:
-    """A digest of the configured external ids: tells that the list changed, holds no id."""
-    return hashlib.sha256("\n".join(ids).encode()).hexdigest()
-
-
-def _chunks(ids: tuple[str, ...]) -> list[list[str]]:
-    return [list(ids[i:i + IDS_CHUNK]) for i in range(0, len(ids), IDS_CHUNK)]

@@ -35,7 +35,7 @@ class BrazeVendor:
         scopes = [f"segment:{s}" for s in self.settings.segment_ids]
         if self.settings.global_control_group:
             scopes.append("global_control_group")
-        if self.settings.external_ids:
+        if self.settings.ids:
             scopes.append("ids")
         return scopes
 

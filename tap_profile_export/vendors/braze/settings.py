@@ -20,6 +20,8 @@ from tap_profile_export.checks import (
     strings,
 )
 from tap_profile_export.errors import SettingError
+from tap_profile_export.vendors.braze.selectors import PROPERTIES as IDS_PROPERTIES
+from tap_profile_export.vendors.braze.selectors import IdsSelectors, parse_selectors
 
 BRAZE_MAX_CUSTOM_ATTRIBUTES = 500
 #: `output_format` values Braze takes for exports to your own bucket.
@@ -83,8 +85,7 @@ BLOCK = th.Property(
                     description="Segments to export, one export each."),
         th.Property("global_control_group", th.BooleanType, default=False,
                     description="Also export the global control group."),
-        th.Property("external_ids", STRINGS,
-                    description="External ids for the synchronous ids export (chunks of 50)."),
+        *IDS_PROPERTIES,
         th.Property("fields_to_export", STRINGS,
                     description="User fields to export (default: every field Braze "
                                 "documents for each endpoint). A name no endpoint "
@@ -133,7 +134,8 @@ class BrazeSettings:
     rest_endpoint: str
     segment_ids: tuple[str, ...]
     global_control_group: bool
-    external_ids: tuple[str, ...]
+    #: The ids export's selectors (external ids, aliases, Braze ids, devices, emails, phones).
+    ids: IdsSelectors
     #: As configured (braze_id added); empty means each endpoint's documented fields.
     fields_to_export: tuple[str, ...]
     custom_attributes_to_export: tuple[str, ...]
@@ -165,12 +167,15 @@ class BrazeSettings:
 def parse(block: Mapping[str, Any]) -> BrazeSettings:
     """Check the `braze` block (SettingError names the setting)."""
     segment_ids = strings(block, "braze.segment_ids")
-    external_ids = strings(block, "braze.external_ids")
+    selectors = parse_selectors(block)
     control_group = bool(block.get("global_control_group",
                                    default("global_control_group")))
-    if not segment_ids and not external_ids and not control_group:
+    if not segment_ids and not selectors and not control_group:
         raise SettingError("braze.segment_ids", "set at least one scope: braze.segment_ids, "
-                                                "braze.global_control_group or braze.external_ids")
+                                                "braze.global_control_group or an ids selector "
+                                                "(braze.external_ids, braze.user_aliases, "
+                                                "braze.braze_ids, braze.device_ids, "
+                                                "braze.email_addresses, braze.phones)")
     custom = strings(block, "braze.custom_attributes_to_export")
     if len(custom) > BRAZE_MAX_CUSTOM_ATTRIBUTES:
         raise SettingError("braze.custom_attributes_to_export",
@@ -194,7 +199,7 @@ def parse(block: Mapping[str, Any]) -> BrazeSettings:
                                      required(block, "braze.rest_endpoint")),
         segment_ids=segment_ids,
         global_control_group=control_group,
-        external_ids=external_ids,
+        ids=selectors,
         fields_to_export=fields,
         custom_attributes_to_export=custom,
         max_concurrent_exports=positive_int(block, "braze.max_concurrent_exports",
