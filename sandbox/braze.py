@@ -32,6 +32,9 @@ if TYPE_CHECKING:
     from sandbox.core import Sandbox
 
 API_KEY = "braze-sandbox-key"
+#: A second workspace, with S3 credentials set up in Braze: its exports always go to the
+#: sandbox's bucket (`sandbox.objectstore.BRAZE_BUCKET`), file by file, without `url`.
+BUCKET_API_KEY = "braze-sandbox-bucket-key"
 SEGMENTS = ("seg-alpha", "seg-beta")
 # The valid `fields_to_export` of each endpoint, as Braze's endpoint pages list them
 # (braze-docs _docs/_api/endpoints/export/user_data/*.md). Names seen only in response
@@ -240,7 +243,7 @@ class BrazeSim:
         header = request.headers.get("authorization")
         if header is None or not header.startswith("Bearer "):
             return _error(401, "Unauthorized: missing REST API key")
-        if header != f"Bearer {API_KEY}":
+        if header not in (f"Bearer {API_KEY}", f"Bearer {BUCKET_API_KEY}"):
             return _error(401, "Invalid API key")
         return None
 
@@ -297,6 +300,10 @@ class BrazeSim:
                 return _error(429, "export of this segment is running")
             number = next(self._ids)
             bucket = self.scenario.bucket
+            if request.headers.get("authorization") == f"Bearer {BUCKET_API_KEY}":
+                from sandbox.objectstore import BRAZE_BUCKET  # moto: only when used
+
+                bucket = bucket or BRAZE_BUCKET
             if bucket:  # Braze's layout: RANDOM_UUID-TIMESTAMP_WHEN_EXPORT_STARTED
                 prefix = f"{_uuid(scope, self.sandbox.seed, number)}-{int(time.time())}"
             else:

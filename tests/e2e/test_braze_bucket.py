@@ -253,3 +253,21 @@ def test_the_readme_read_only_policy_is_enough(bucket_sandbox: Sandbox, tmp_path
     run = run_tap(tmp_path, config)
     assert run.returncode == 0, run.stderr[-3000:]
     assert_every_user_once(sb, run, ("segment:seg-beta", "global_control_group"))
+
+
+def test_the_workspace_with_cloud_storage_exports_to_the_bucket(sandbox: Sandbox,
+                                                                tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch
+                                                                ) -> None:
+    """The sandbox's second Braze workspace (the demo's) has S3 set up: no scenario needed."""
+    from sandbox.braze import BUCKET_API_KEY
+
+    for name, value in sandbox.s3.users["tap"].env().items():
+        monkeypatch.setenv(name, value)
+    config = bucket_config(sandbox, tmp_path)
+    config["braze"].update(api_key=BUCKET_API_KEY, segment_ids=["seg-alpha"],
+                           global_control_group=False)
+    run = run_tap(tmp_path, config)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert_every_user_once(sandbox, run, ("segment:seg-alpha",))
+    assert sandbox.s3.keys(BRAZE_BUCKET, "segment-export/seg-alpha/")
