@@ -43,8 +43,16 @@ class Credentials:
 
 def _policy(*statements: tuple[list[str], list[str]]) -> str:
     return json.dumps({"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Action": actions, "Resource": resources}
+        {"Effect": "Allow", "Action": _moto_actions(actions), "Resource": resources}
         for actions, resources in statements]})
+
+
+def _moto_actions(actions: list[str]) -> list[str]:
+    """AWS authorizes HeadBucket with `s3:ListBucket` (its API reference, "Permissions"); moto
+    checks an action `s3:HeadBucket` that IAM does not have. Granting it wherever ListBucket is
+    granted keeps the policies AWS's: s3fs probes a bucket with HeadBucket before it writes (and
+    tries CreateBucket when the probe fails), as it does against AWS."""
+    return [*actions, "s3:HeadBucket"] if "s3:ListBucket" in actions else actions
 
 
 def _bucket(name: str) -> list[str]:
