@@ -69,11 +69,12 @@ POLICIES: dict[str, str] = {
     "braze": _policy((["s3:PutObject"], _objects(BRAZE_BUCKET)),
                      (["s3:ListBucket"], _bucket(BRAZE_BUCKET))),
     # The tap: read-only on the Braze bucket (the README's policy), read-write on the BATCH
-    # bucket (the SDK writes files there).
+    # bucket (the SDK writes files there as multipart uploads; the tap aborts an unfinished one).
     "tap": _policy((["s3:ListBucket"], _bucket(BRAZE_BUCKET)),
                    (["s3:GetObject"], _objects(BRAZE_BUCKET)),
                    (["s3:ListBucket"], _bucket(WAREHOUSE_BUCKET)),
-                   (["s3:GetObject", "s3:PutObject"], _objects(WAREHOUSE_BUCKET))),
+                   (["s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload"],
+                    _objects(WAREHOUSE_BUCKET))),
     # A tap whose role may list the bucket but not read objects.
     "lister": _policy((["s3:ListBucket"], _bucket(BRAZE_BUCKET))),
     # Meltano's state backend.
@@ -86,7 +87,10 @@ POLICIES: dict[str, str] = {
 
 
 class S3Store:
-    """moto's S3 server on loopback, its buckets and IAM users, IAM enforced."""
+    """moto's S3 server on loopback, its buckets and IAM users, IAM enforced.
+
+    One running store per process: moto keeps its state in the process, and `start` resets it.
+    """
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
         self._server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
@@ -100,6 +104,10 @@ class S3Store:
         self._server.start()
         host, port = self._server.get_host_and_port()
         self.endpoint_url = f"http://{host}:{port}"
+        # moto's backends and its auth switch are global to the process: a store started after
+        # another (the next test's sandbox) starts from nothing, unauthenticated until set up.
+        self._moto_api("reset-auth", b"inf")
+        self._moto_api("reset")
         setup = {"aws_access_key_id": "setup", "aws_secret_access_key": "setup"}
         iam = self._client("iam", **setup)
         for name, policy in POLICIES.items():
@@ -112,9 +120,12 @@ class S3Store:
         for bucket in BUCKETS:
             s3.create_bucket(Bucket=bucket)
         # From now on every request needs a valid key and a policy that allows it.
-        requests.post(f"{self.endpoint_url}/moto-api/reset-auth", data=b"0",
-                      timeout=10).raise_for_status()
+        self._moto_api("reset-auth", b"0")
         return self
+
+    def _moto_api(self, action: str, data: bytes = b"") -> None:
+        requests.post(f"{self.endpoint_url}/moto-api/{action}", data=data,
+                      timeout=10).raise_for_status()
 
     def stop(self) -> None:
         """Stop the server."""
