@@ -43,16 +43,27 @@ class Credentials:
 
 def _policy(*statements: tuple[list[str], list[str]]) -> str:
     return json.dumps({"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Action": _moto_actions(actions), "Resource": resources}
-        for actions, resources in statements]})
+        {"Effect": "Allow", "Action": actions, "Resource": resources}
+        for given in statements for actions, resources in _for_moto(*given)]})
 
 
-def _moto_actions(actions: list[str]) -> list[str]:
-    """AWS authorizes HeadBucket with `s3:ListBucket` (its API reference, "Permissions"); moto
-    checks an action `s3:HeadBucket` that IAM does not have. Granting it wherever ListBucket is
-    granted keeps the policies AWS's: s3fs probes a bucket with HeadBucket before it writes (and
-    tries CreateBucket when the probe fails), as it does against AWS."""
-    return [*actions, "s3:HeadBucket"] if "s3:ListBucket" in actions else actions
+def _for_moto(actions: list[str], resources: list[str]) -> list[tuple[list[str], list[str]]]:
+    """One statement as AWS reads it, plus what moto needs to read it the same way.
+
+    - AWS authorizes HeadBucket with `s3:ListBucket` (its API reference, "Permissions"); moto
+      checks an action `s3:HeadBucket`, which IAM does not have. s3fs probes a bucket with
+      HeadBucket before it writes (and tries CreateBucket when the probe fails).
+    - AWS authorizes DeleteObjects with `s3:DeleteObject` on each object; moto checks the whole
+      request against the bucket's ARN first, then denies every key. Meltano's S3 state
+      backend deletes its lock object with DeleteObjects (HTTP 200 either way: a lock left
+      behind would go unnoticed).
+    """
+    extra: list[tuple[list[str], list[str]]] = []
+    if "s3:ListBucket" in actions:
+        extra.append((["s3:HeadBucket"], resources))
+    if "s3:DeleteObject" in actions:
+        extra.append((["s3:DeleteObject"], [r.removesuffix("/*") for r in resources]))
+    return [(actions, resources), *extra]
 
 
 def _bucket(name: str) -> list[str]:
