@@ -66,7 +66,7 @@ TARGET_POSTGRES := .meltano/loaders/target-postgres/venv/bin/target-postgres
 
 $(MELTANO):
 	$(PYTHON) -m venv .venv-meltano
-	.venv-meltano/bin/pip install -q meltano==4.4.1
+	.venv-meltano/bin/pip install -q "meltano[s3]==4.4.1"
 
 $(TARGET_POSTGRES): | $(MELTANO)
 	MELTANO_SEND_ANONYMOUS_USAGE_STATS=false $(MELTANO) install --plugin-type loader target-postgres

@@ -46,7 +46,26 @@ class Credentials:
 def _policy(*statements: tuple[list[str], list[str]]) -> str:
     return json.dumps({"Version": "2012-10-17", "Statement": [
         {"Effect": "Allow", "Action": actions, "Resource": resources}
-        for actions, resources in statements]})
+        for given in statements for actions, resources in _for_moto(*given)]})
+
+
+def _for_moto(actions: list[str], resources: list[str]) -> list[tuple[list[str], list[str]]]:
+    """One statement as AWS reads it, plus what moto needs to read it the same way.
+
+    - AWS authorizes HeadBucket with `s3:ListBucket` (its API reference, "Permissions"); moto
+      checks an action `s3:HeadBucket`, which IAM does not have. s3fs probes a bucket with
+      HeadBucket before it writes (and tries CreateBucket when the probe fails).
+    - AWS authorizes DeleteObjects with `s3:DeleteObject` on each object; moto checks the whole
+      request against the bucket's ARN first, then denies every key. Meltano's S3 state
+      backend deletes its lock object with DeleteObjects (HTTP 200 either way: a lock left
+      behind would go unnoticed).
+    """
+    extra: list[tuple[list[str], list[str]]] = []
+    if "s3:ListBucket" in actions:
+        extra.append((["s3:HeadBucket"], resources))
+    if "s3:DeleteObject" in actions:
+        extra.append((["s3:DeleteObject"], [r.removesuffix("/*") for r in resources]))
+    return [(actions, resources), *extra]
 
 
 def _bucket(name: str) -> list[str]:
@@ -63,11 +82,12 @@ POLICIES: dict[str, str] = {
     "braze": _policy((["s3:PutObject"], _objects(BRAZE_BUCKET)),
                      (["s3:ListBucket"], _bucket(BRAZE_BUCKET))),
     # The tap: read-only on the Braze bucket (the README's policy), read-write on the BATCH
-    # bucket (the SDK writes files there).
+    # bucket (the SDK writes files there as multipart uploads; the tap aborts an unfinished one).
     "tap": _policy((["s3:ListBucket"], _bucket(BRAZE_BUCKET)),
                    (["s3:GetObject"], _objects(BRAZE_BUCKET)),
                    (["s3:ListBucket"], _bucket(WAREHOUSE_BUCKET)),
-                   (["s3:GetObject", "s3:PutObject"], _objects(WAREHOUSE_BUCKET))),
+                   (["s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload"],
+                    _objects(WAREHOUSE_BUCKET))),
     # A tap whose role may list the bucket but not read objects.
     "lister": _policy((["s3:ListBucket"], _bucket(BRAZE_BUCKET))),
     # Meltano's state backend.
@@ -80,7 +100,10 @@ POLICIES: dict[str, str] = {
 
 
 class S3Store:
-    """moto's S3 server on loopback, its buckets and IAM users, IAM enforced."""
+    """moto's S3 server on loopback, its buckets and IAM users, IAM enforced.
+
+    One running store per process: moto keeps its state in the process, and `start` resets it.
+    """
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
         self._server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
@@ -110,9 +133,11 @@ class S3Store:
         return self.reset()
 
     def reset(self) -> S3Store:
-        """Empty buckets, fresh IAM users and keys, then enforce IAM."""
+        """Empty buckets, fresh IAM users and keys, then enforce IAM. moto's backends and its
+        auth switch are global to the process: this starts from nothing, unauthenticated until
+        set up."""
         self._moto_api("reset-auth", b"inf")
-        self._moto_api("reset", b"")
+        self._moto_api("reset")
         setup = {"aws_access_key_id": "setup", "aws_secret_access_key": "setup"}
         iam = self._client("iam", **setup)
         self.users = {}
@@ -140,8 +165,8 @@ class S3Store:
         self.users[name] = Credentials(name, key["AccessKeyId"], key["SecretAccessKey"])
         return self.users[name]
 
-    def _moto_api(self, action: str, body: bytes) -> None:
-        requests.post(f"{self.endpoint_url}/moto-api/{action}", data=body,
+    def _moto_api(self, action: str, data: bytes = b"") -> None:
+        requests.post(f"{self.endpoint_url}/moto-api/{action}", data=data,
                       timeout=10).raise_for_status()
 
     def stop(self) -> None:

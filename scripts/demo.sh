@@ -4,7 +4,8 @@
 # the rows that landed in PostgreSQL, and fails when any differs or nothing was emitted.
 #
 #   bash scripts/demo.sh                      # `make demo`
-#   bash scripts/demo.sh --warehouse-tests    # `make warehouse-test`: + types, keys, BATCH
+#   bash scripts/demo.sh --warehouse-tests    # `make warehouse-test`: + types, keys, BATCH,
+#                                             #   Meltano's S3 state backend (sync.yml's set-up)
 #
 # Both show the state Meltano stored after the run and a second run resuming from it.
 #
@@ -16,6 +17,8 @@ PYTHON=${PYTHON:-python3}
 LOGS=$ROOT/output/demo
 API_PORT=${SANDBOX_API_PORT:-8750}
 DOWNLOAD_PORT=${SANDBOX_DOWNLOAD_PORT:-8751}
+S3_PORT=${SANDBOX_S3_PORT:-8752}
+WAREHOUSE_TESTS=$([ "${1:-}" = "--warehouse-tests" ] && echo 1 || true)
 mkdir -p "$LOGS"
 rm -f "$LOGS"/*.log "$LOGS"/*.jsonl
 export MELTANO_SEND_ANONYMOUS_USAGE_STATS=false
@@ -55,16 +58,20 @@ echo "Logs: $LOGS/"
 
 step "Installing the tap and dev tools (.venv) and Meltano 4.4.1 (.venv-meltano)"
 make --no-print-directory venv >"$LOGS/install.log" 2>&1 || show "$LOGS/install.log"
-if [ ! -x .venv-meltano/bin/meltano ]; then
+if ! .venv-meltano/bin/python -c "import boto3" 2>/dev/null; then
   # Meltano in its own venv: it pins SQLAlchemy < 2.1 and ~70 other packages; the tap runs in
-  # the plugin venv Meltano builds for it (.meltano/extractors/…), never in this one.
-  { "$PYTHON" -m venv .venv-meltano && .venv-meltano/bin/pip install -q meltano==4.4.1; } \
-    >>"$LOGS/install.log" 2>&1 || show "$LOGS/install.log"
+  # the plugin venv Meltano builds for it (.meltano/extractors/…), never in this one. The s3
+  # extra is the S3 state backend (.github/workflows/sync.yml; tested by --warehouse-tests).
+  { [ -x .venv-meltano/bin/pip ] || "$PYTHON" -m venv .venv-meltano; } >>"$LOGS/install.log" 2>&1
+  .venv-meltano/bin/pip install -q "meltano[s3]==4.4.1" >>"$LOGS/install.log" 2>&1 \
+    || show "$LOGS/install.log"
 fi
 "$MELTANO" --version
 
-step "Starting the vendor sandbox on 127.0.0.1:$API_PORT (API) and :$DOWNLOAD_PORT (downloads)"
-"$VPY" -m sandbox --api-port "$API_PORT" --download-port "$DOWNLOAD_PORT" \
+S3_ARGS=()
+[ -z "$WAREHOUSE_TESTS" ] || S3_ARGS=(--s3-port "$S3_PORT")
+step "Starting the vendor sandbox on 127.0.0.1:$API_PORT (API) and :$DOWNLOAD_PORT (downloads)${WAREHOUSE_TESTS:+, S3 API on :$S3_PORT}"
+"$VPY" -m sandbox --api-port "$API_PORT" --download-port "$DOWNLOAD_PORT" "${S3_ARGS[@]}" \
   >"$LOGS/sandbox.log" 2>&1 &
 SANDBOX_PID=$!
 for _ in $(seq 100); do
@@ -123,7 +130,7 @@ after=$("$VPY" scripts/warehouse_checks.py counts profile_export)
 echo "rows before: $before"; echo "rows after:  $after"
 [ "$before" = "$after" ] || fail "the second run changed row counts (re-read events are upserted)"
 
-if [ "${1:-}" = "--warehouse-tests" ]; then
+if [ -n "$WAREHOUSE_TESTS" ]; then
   step "Warehouse: column types and primary keys"
   "$VPY" scripts/warehouse_checks.py types profile_export
   "$VPY" scripts/warehouse_checks.py unique profile_export
@@ -201,6 +208,43 @@ if [ "${1:-}" = "--warehouse-tests" ]; then
   "$VPY" scripts/compare_counts.py "$LOGS/tap-output.jsonl" profile_export_batch \
     || fail "BATCH load: row counts differ from the records the tap emitted"
   "$VPY" scripts/warehouse_checks.py types profile_export_batch
+
+  # Exactly .github/workflows/sync.yml's state set-up: MELTANO_STATE_BACKEND_URI and the AWS
+  # credentials chain (there: OIDC's AWS_* variables; here: the sandbox's `meltano` user), plus
+  # the endpoint, as for any S3-compatible store (Meltano 4.4.1 ignores
+  # state_backend.s3.endpoint_url unless its keys are set in Meltano too).
+  STATE_URI=s3://meltano-state/tap-profile-export/state
+  S3_STATE_ID=dev:tap-profile-export--batch-to-target-postgres
+  S3_SCHEMA=profile_export_s3state
+  mapfile -t MELTANO_S3 < <("$VPY" scripts/s3_state.py env "$LOGS/sandbox.log" meltano)
+  [ "${#MELTANO_S3[@]}" -gt 0 ] || fail "no S3 credentials in $LOGS/sandbox.log"
+  s3state() {
+    env "${MELTANO_S3[@]}" MELTANO_STATE_BACKEND_URI="$STATE_URI" \
+      TARGET_POSTGRES_DEFAULT_TARGET_SCHEMA="$S3_SCHEMA" "$@"
+  }
+  step "Meltano's S3 state backend (sync.yml's set-up, sandbox S3 API): a run writes its state to $STATE_URI"
+  s3state "$MELTANO" run tap-profile-export--batch target-postgres \
+    >"$LOGS/meltano-run-s3state-1.log" 2>&1 || show "$LOGS/meltano-run-s3state-1.log" 40
+  grep -q "Writing state to AWS S3" "$LOGS/meltano-run-s3state-1.log" \
+    || fail "the run did not write its state to the S3 backend"
+  "$VPY" scripts/s3_state.py object "$LOGS/sandbox.log" "$STATE_URI" "$S3_STATE_ID" \
+    >"$LOGS/s3-state-1.json" || fail "no state object in $STATE_URI"
+  # sync.yml's step "State this run starts from", as it runs there
+  s3state "$MELTANO" state get "$S3_STATE_ID" 2>>"$LOGS/meltano-state.log" \
+    | "$VPY" scripts/state_summary.py || show "$LOGS/meltano-state.log"
+  s3_before=$("$VPY" scripts/warehouse_checks.py counts "$S3_SCHEMA")
+
+  step "Meltano's S3 state backend: the next run reads its state from there and resumes"
+  s3state "$MELTANO" run tap-profile-export--batch target-postgres \
+    >"$LOGS/meltano-run-s3state-2.log" 2>&1 || show "$LOGS/meltano-run-s3state-2.log" 40
+  grep -q "Reading state from AWS S3" "$LOGS/meltano-run-s3state-2.log" \
+    || fail "the second run did not read its state from the S3 backend"
+  "$VPY" scripts/s3_state.py resumed "$LOGS/s3-state-1.json" "$LOGS/meltano-run-s3state-2.log" \
+    || show "$LOGS/meltano-run-s3state-2.log" 40
+  "$VPY" scripts/warehouse_checks.py unique "$S3_SCHEMA"
+  s3_after=$("$VPY" scripts/warehouse_checks.py counts "$S3_SCHEMA")
+  echo "rows before: $s3_before"; echo "rows after:  $s3_after"
+  [ "$s3_before" = "$s3_after" ] || fail "the resumed run changed row counts"
 
   UPGRADE=profile_export_upgrade
   step "Warehouse: a braze_users table loaded by 0.1.0 (arrays as jsonb[]) into $UPGRADE, converted with CHANGELOG.md's ALTER TABLE, then loaded again"

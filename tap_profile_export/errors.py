@@ -55,6 +55,10 @@ class InvalidJSONError(ReaderError):
     """A line or document is not valid JSON."""
 
 
+class BatchStorageError(TapProfileExportError):
+    """A BATCH file could not be written to `batch_config.storage` (permission, bucket)."""
+
+
 class ExpiredLinkError(TapProfileExportError):
     """A pre-signed download link was refused as expired; a fresh one must be asked for."""
 

@@ -9,13 +9,14 @@ the version `pyproject.toml` pins with `~=`; a minor release may rename or chang
 - `helpers._typing.conform_record_data_types`: the SDK's RECURSIVE conformance, called by the
   streams' record path (which replaces the SDK's to skip its per-record selection walk).
 - `helpers._util.utc_now`: the `time_extracted` the SDK stamps on RECORD messages.
-- `helpers._batch.BatchConfig`, `BaseBatchFileEncoding`: the `batch_config` the SDK parses and
-  hands to `Stream.get_batches`, overridden to write JSONL batch files while records are read.
+- `helpers._batch.BatchConfig`, `BaseBatchFileEncoding`, `StorageTarget`: the `batch_config`
+  the SDK parses and hands to `Stream.get_batches`, overridden to write JSONL batch files while
+  records are read (through `StorageTarget.open`, the SDK's fsspec path).
 """
 
 from __future__ import annotations
 
-from singer_sdk.helpers._batch import BaseBatchFileEncoding, BatchConfig
+from singer_sdk.helpers._batch import BaseBatchFileEncoding, BatchConfig, StorageTarget
 from singer_sdk.helpers._typing import (
     _conform_primitive_property,
     _is_exclusive_boolean_type,
@@ -24,6 +25,6 @@ from singer_sdk.helpers._typing import (
 from singer_sdk.helpers._util import utc_now
 
 __all__ = [
-    "BaseBatchFileEncoding", "BatchConfig", "_conform_primitive_property",
+    "BaseBatchFileEncoding", "BatchConfig", "StorageTarget", "_conform_primitive_property",
     "_is_exclusive_boolean_type", "conform_record_data_types", "utc_now",
 ]

@@ -116,11 +116,11 @@ def test_gzip_files_are_streamed(bucket_sandbox: Sandbox, tmp_path: Path) -> Non
 
 def test_files_still_arriving_while_the_tap_polls(bucket_sandbox: Sandbox,
                                                   tmp_path: Path) -> None:
-    """Files come 0.4 s apart; the tap waits until the set has not changed for 1.5 s."""
+    """Files come 1 s apart; the tap waits until the set has not changed for 2.5 s."""
     sb = bucket_sandbox
-    sb.braze.file_interval_seconds = 0.4
+    sb.braze.file_interval_seconds = 1.0
     sb.braze.users_per_file = 20  # seg-alpha: 4 files
-    config = bucket_config(sb, tmp_path, settle_seconds=1.5)
+    config = bucket_config(sb, tmp_path, settle_seconds=2.5)
     config["braze"]["segment_ids"] = ["seg-alpha"]
     config["braze"]["global_control_group"] = False
     run = run_tap(tmp_path, config)
