@@ -18,7 +18,9 @@ import orjson
 
 ROOT = Path(__file__).resolve().parent.parent
 KEYS = {"profiles": ("source", "profile_id"), "events": ("source", "event_id"),
-        "reachability_events": ("event_id",), "braze_users": ("export_scope", "braze_id")}
+        "reachability_events": ("event_id",), "braze_users": ("export_scope", "braze_id"),
+        # The demo's second Braze workspace, exporting to its bucket (a stream map's alias).
+        "braze_users_bucket": ("export_scope", "braze_id")}
 
 
 def emitted(path: Path) -> tuple[Counter[str], Counter[str]]:

@@ -68,10 +68,8 @@ if ! .venv-meltano/bin/python -c "import boto3" 2>/dev/null; then
 fi
 "$MELTANO" --version
 
-S3_ARGS=()
-[ -z "$WAREHOUSE_TESTS" ] || S3_ARGS=(--s3-port "$S3_PORT")
-step "Starting the vendor sandbox on 127.0.0.1:$API_PORT (API) and :$DOWNLOAD_PORT (downloads)${WAREHOUSE_TESTS:+, S3 API on :$S3_PORT}"
-"$VPY" -m sandbox --api-port "$API_PORT" --download-port "$DOWNLOAD_PORT" "${S3_ARGS[@]}" \
+step "Starting the vendor sandbox on 127.0.0.1:$API_PORT (API) and :$DOWNLOAD_PORT (downloads), S3 API on :$S3_PORT"
+"$VPY" -m sandbox --api-port "$API_PORT" --download-port "$DOWNLOAD_PORT" --s3-port "$S3_PORT" \
   >"$LOGS/sandbox.log" 2>&1 &
 SANDBOX_PID=$!
 for _ in $(seq 100); do
@@ -112,6 +110,21 @@ step "meltano run tap-profile-export target-postgres"
 step "Records emitted vs rows in PostgreSQL (schema profile_export)"
 "$VPY" scripts/compare_counts.py "$LOGS/tap-output.jsonl" profile_export \
   || fail "row counts differ from the records the tap emitted"
+
+step "A Braze workspace that exports to its own bucket (sandbox S3 API): meltano run tap-profile-export--braze-bucket target-postgres"
+# The read-only `tap` IAM user's AWS_* variables, as a scheduler would provide them, and
+# AWS_ENDPOINT_URL_S3 (the standard variable for an S3-compatible store: the sandbox's).
+mapfile -t TAP_S3 < <("$VPY" scripts/s3_state.py env "$LOGS/sandbox.log" tap)
+[ "${#TAP_S3[@]}" -gt 0 ] || fail "no S3 credentials in $LOGS/sandbox.log"
+scenario '{"braze": {"users_per_file": 30}}'   # several files, written one by one
+env "${TAP_S3[@]}" "$MELTANO" invoke tap-profile-export--braze-bucket \
+  >"$LOGS/tap-output-bucket.jsonl" 2>"$LOGS/tap-invoke-bucket.log" || show "$LOGS/tap-invoke-bucket.log"
+grep -o "complete: [0-9]* file(s)[^,]*" "$LOGS/tap-invoke-bucket.log" | head -1 \
+  || show "$LOGS/tap-invoke-bucket.log"
+env "${TAP_S3[@]}" "$MELTANO" run tap-profile-export--braze-bucket target-postgres \
+  >"$LOGS/meltano-run-bucket.log" 2>&1 || show "$LOGS/meltano-run-bucket.log" 40
+"$VPY" scripts/compare_counts.py "$LOGS/tap-output-bucket.jsonl" profile_export \
+  || fail "braze_users_bucket rows differ from the records the tap emitted"
 
 STATE_ID=dev:tap-profile-export-to-target-postgres
 step "The state Meltano stored ($STATE_ID; bookmarks and in-flight exports, never handles or URLs)"

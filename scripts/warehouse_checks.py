@@ -20,7 +20,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 KEYS = {"profiles": ("source", "profile_id"), "events": ("source", "event_id"),
-        "reachability_events": ("event_id",), "braze_users": ("export_scope", "braze_id")}
+        "reachability_events": ("event_id",), "braze_users": ("export_scope", "braze_id"),
+        # The demo's second Braze workspace, exporting to its bucket (a stream map's alias).
+        "braze_users_bucket": ("export_scope", "braze_id")}
 # column → expected PostgreSQL data_type (information_schema spelling, prefix match)
 TYPES = {
     "profiles": {"exported_at": "timestamp", "attributes": "jsonb", "identifiers": "jsonb",
