@@ -18,7 +18,10 @@ import orjson
 
 ROOT = Path(__file__).resolve().parent.parent
 KEYS = {"profiles": ("source", "profile_id"), "events": ("source", "event_id"),
-        "reachability_events": ("event_id",), "braze_users": ("export_scope", "braze_id")}
+        "reachability_events": ("event_id",), "braze_users": ("export_scope", "braze_id"),
+        "apsis_sections": ("section_id",), "apsis_attributes": ("section_id", "attribute_id"),
+        "apsis_tags": ("section_id", "tag_id"),
+        "apsis_event_types": ("section_id", "event_type_id")}
 
 
 def emitted(path: Path) -> tuple[Counter[str], Counter[str]]:
