@@ -211,3 +211,26 @@ def test_a_failing_listing_fails_its_stream_only(sandbox: Sandbox, tmp_path: Pat
     assert not run.records(stream)
     assert set(activations(run)) == (set(DEFINITIONS) - {stream}) | {"profiles"}
     assert f"{stream}: no ACTIVATE_VERSION this run" in run.stderr
+
+
+def test_a_refused_token_is_refreshed_once_for_a_listing(sandbox: Sandbox,
+                                                         tmp_path: Path) -> None:
+    sandbox.add_fault("apsis", "attributes", status=401, times=1,
+                      body={"title": "Unauthorized", "status": 401, "detail": "expired token"})
+    run = run_tap(tmp_path, config_for(sandbox))
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert set(keys(run, "apsis_attributes")) == catalogue(sandbox, "attributes")
+    assert sum(1 for r in sandbox.requests() if r.path == "/oauth/token") == 2
+    assert "access token refused (HTTP 401); requesting a new one" in run.stderr
+
+
+def test_a_section_gone_between_two_listings_has_no_definitions(sandbox: Sandbox,
+                                                                tmp_path: Path) -> None:
+    sandbox.add_fault("apsis", "tags", status=404, times=1,
+                      body={"title": "Not Found", "status": 404, "detail": "section not found"})
+    run = run_tap(tmp_path, config_for(sandbox))
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert set(keys(run, "apsis_tags")) == {k for k in catalogue(sandbox, "tags")
+                                            if k[0] == "com.example.blog"}
+    assert ("apsis list tags of section com.example.shop: HTTP 404, the section no longer "
+            "exists") in run.stderr
