@@ -22,7 +22,8 @@ from singer_sdk.io_base import SingerWriter
 from singer_sdk.singerlib import RecordMessage
 
 from tap_profile_export.session import SyncSession
-from tap_profile_export.streams import BrazeUsersStream, ExportStream
+from tap_profile_export.snapshots import SessionStream
+from tap_profile_export.streams import BrazeUsersStream
 from tap_profile_export.tap import TapProfileExport
 
 
@@ -39,7 +40,7 @@ class SequentialTap(TapProfileExport):
     session_class = SequentialSession
 
 
-def sdk_record_path(stream_class: type[ExportStream]) -> type[ExportStream]:
+def sdk_record_path(stream_class: type[SessionStream]) -> type[SessionStream]:
     """`stream_class` with the SDK's own record path and recursive type conformance."""
 
     class Reference(stream_class):  # type: ignore[valid-type,misc]

@@ -15,6 +15,14 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sandbox.apsis_definitions import (
+    ATTRIBUTE_DEFS,
+    EVENT_DEFS,
+    PAGING,
+    SECTION_NAMES,
+    TAG_DEFS,
+    DefinitionRoutes,
+)
 from sandbox.core import ReadinessScenario, Request, Response, Route
 from sandbox.data import arrival_delay, dumps, parse_rfc3339
 
@@ -23,10 +31,10 @@ if TYPE_CHECKING:
 
 CLIENT_ID = "sandbox-client"
 CLIENT_SECRET = "sandbox-client-secret"
-SECTIONS = ("com.example.shop", "com.example.blog")
-EVENT_TYPES = ("evt.order", "evt.open", "evt.click")
-ATTRIBUTES = ("attr.email", "attr.first_name", "attr.points", "attr.city")
-TAGS = ("tag.vip", "tag.newsletter")
+SECTIONS = tuple(SECTION_NAMES)
+EVENT_TYPES = tuple(EVENT_DEFS)
+ATTRIBUTES = tuple(ATTRIBUTE_DEFS)
+TAGS = tuple(TAG_DEFS)
 
 
 @dataclass
@@ -52,6 +60,16 @@ class ApsisScenario(ReadinessScenario):
     #: An event export of more events than this fails (its poll answers 503: "you may receive
     #: a status of error … retry the export request aiming at a smaller data subset").
     max_events_per_export: int = 0
+    # Definitions (sandbox.apsis_definitions): items per page, how a page links the next one
+    # (PAGING), discriminators deleted at the vendor, kinds the API key may not read (403).
+    definitions_page_size: int = 2
+    definitions_paging: str = "links"
+    deleted_definitions: list[str] = field(default_factory=list)
+    forbidden_definitions: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.definitions_paging not in PAGING:
+            raise ValueError(f"definitions_paging must be one of {PAGING}")
 
 
 @dataclass
@@ -82,6 +100,7 @@ class ApsisSim:
         self._lock = threading.Lock()
         self._last_event_export = 0.0
         self._gone_done = self._failed_done = False
+        self.definitions = DefinitionRoutes(self)
 
     def reset(self) -> None:
         """Back to defaults."""
@@ -104,6 +123,7 @@ class ApsisSim:
             Route("api", "POST", "/audience/profiles/exports", "apsis", "create", self._create),
             Route("api", "GET", "/audience/profiles/exports/", "apsis", "status", self._poll,
                   prefix=True),
+            *self.definitions.routes(),
         ]
 
     # -- data ------------------------------------------------------------------------------
@@ -215,7 +235,8 @@ class ApsisSim:
         return Response.json(200, {"access_token": token, "expires_in": 86400,
                                    "token_type": "Bearer"})
 
-    def _auth_error(self, request: Request) -> Response | None:
+    def auth_error(self, request: Request) -> Response | None:
+        """401 unless the request carries a token this emulation issued and still honours."""
         header = request.headers.get("authorization", "")
         token = header.removeprefix("Bearer ")
         expires = self._tokens.issued.get(token)
@@ -224,7 +245,7 @@ class ApsisSim:
         return None
 
     def _create(self, request: Request) -> Response:
-        denied = self._auth_error(request)
+        denied = self.auth_error(request)
         if denied:
             return denied
         body = request.json()
@@ -259,7 +280,7 @@ class ApsisSim:
         return len(self.expected_events(body, *_window(body), as_of=export.as_of)) > limit
 
     def _poll(self, request: Request) -> Response:
-        denied = self._auth_error(request)
+        denied = self.auth_error(request)
         if denied:
             return denied
         export_id = request.path.removeprefix("/audience/profiles/exports/").split("/")[0]

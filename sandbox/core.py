@@ -125,6 +125,8 @@ class Route:
     endpoint: str
     handler: Handler
     prefix: bool = False
+    #: With `prefix`: the path must also end with this (`/audience/sections/<id>/tags`).
+    suffix: str = ""
 
 
 class Sandbox:
@@ -400,7 +402,8 @@ def _handler_class(sandbox: Sandbox, origin: str) -> type[BaseHTTPRequestHandler
                 return
             route = next((r for r in sandbox.routes if r.origin == origin
                           and r.method == self.command
-                          and (request.path.startswith(r.path) if r.prefix
+                          and (request.path.startswith(r.path)
+                               and request.path.endswith(r.suffix) if r.prefix
                                else request.path == r.path)), None)
             if route is None:
                 sandbox.record(request, 404)

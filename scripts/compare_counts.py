@@ -20,7 +20,10 @@ ROOT = Path(__file__).resolve().parent.parent
 KEYS = {"profiles": ("source", "profile_id"), "events": ("source", "event_id"),
         "reachability_events": ("event_id",), "braze_users": ("export_scope", "braze_id"),
         # The demo's second Braze workspace, exporting to its bucket (a stream map's alias).
-        "braze_users_bucket": ("export_scope", "braze_id")}
+        "braze_users_bucket": ("export_scope", "braze_id"),
+        "apsis_sections": ("section_id",), "apsis_attributes": ("section_id", "attribute_id"),
+        "apsis_tags": ("section_id", "tag_id"),
+        "apsis_event_types": ("section_id", "event_type_id")}
 
 
 def emitted(path: Path) -> tuple[Counter[str], Counter[str]]:

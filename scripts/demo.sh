@@ -111,6 +111,10 @@ step "Records emitted vs rows in PostgreSQL (schema profile_export)"
 "$VPY" scripts/compare_counts.py "$LOGS/tap-output.jsonl" profile_export \
   || fail "row counts differ from the records the tap emitted"
 
+step "APSIS ids by name: events joined to apsis_event_types, profiles.attributes keys to apsis_attributes (scripts/apsis_names.sql)"
+sed 's/^/    /' scripts/apsis_names.sql
+warehouse psql "$(cat scripts/apsis_names.sql)" || fail "scripts/apsis_names.sql failed"
+
 step "A Braze workspace that exports to its own bucket (sandbox S3 API): meltano run tap-profile-export--braze-bucket target-postgres"
 # The read-only `tap` IAM user's AWS_* variables, as a scheduler would provide them, and
 # AWS_ENDPOINT_URL_S3 (the standard variable for an S3-compatible store: the sandbox's).
@@ -147,15 +151,17 @@ if [ -n "$WAREHOUSE_TESTS" ]; then
   step "Warehouse: column types and primary keys"
   "$VPY" scripts/warehouse_checks.py types profile_export
   "$VPY" scripts/warehouse_checks.py unique profile_export
+  "$VPY" scripts/warehouse_checks.py names profile_export     # apsis_names.sql names every id
   "$VPY" scripts/warehouse_checks.py deleted profile_export   # nothing deleted at the vendor yet
 
-  step "Warehouse: deleted profiles (the sandbox erases one Batch and one APSIS profile and one Braze user)"
-  scenario '{"batch": {"deleted": [3]}, "apsis": {"deleted": [5]}, "braze": {"deleted": [7]}}'
+  step "Warehouse: deleted profiles and definitions (the sandbox erases one Batch and one APSIS profile, one Braze user and the APSIS attribute attr.city)"
+  scenario '{"batch": {"deleted": [3]}, "apsis": {"deleted": [5], "deleted_definitions": ["attr.city"]}, "braze": {"deleted": [7]}}'
   "$MELTANO" run tap-profile-export target-postgres >"$LOGS/meltano-run-deletes.log" 2>&1 \
     || show "$LOGS/meltano-run-deletes.log" 40
   grep -q "ACTIVATE_VERSION" "$LOGS/meltano-run-deletes.log" \
     || fail "no ACTIVATE_VERSION logged by the tap"
-  DELETED=(profiles:batch/profile_0000003 profiles:apsis/pk-000005 braze_users:user-7)
+  DELETED=(profiles:batch/profile_0000003 profiles:apsis/pk-000005 braze_users:user-7
+           apsis_attributes:com.example.shop/attr.city apsis_attributes:com.example.blog/attr.city)
   "$VPY" scripts/warehouse_checks.py deleted profile_export "${DELETED[@]}"
   after_deletes=$("$VPY" scripts/warehouse_checks.py counts profile_export)
   [ "$after_deletes" = "$after" ] || fail "soft deletes changed row counts: $after_deletes"
@@ -187,7 +193,7 @@ if [ -n "$WAREHOUSE_TESTS" ]; then
   [ "$("$VPY" scripts/warehouse_checks.py counts profile_export)" = "$after" ] \
     || fail "row counts changed"
   # The later steps compare with the first run's records: the sandbox serves everyone again.
-  scenario '{"batch": {"deleted": []}, "apsis": {"deleted": []}, "braze": {"deleted": []}}'
+  scenario '{"batch": {"deleted": []}, "apsis": {"deleted": [], "deleted_definitions": []}, "braze": {"deleted": []}}'
 
   step "One-vendor extractors → target-jsonl (other vendors' secrets set in the env must not leak in)"
   declare -A SECRET=([batch]=TAP_PROFILE_EXPORT_BATCH_API_KEY

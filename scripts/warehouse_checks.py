@@ -6,7 +6,9 @@
     python scripts/warehouse_checks.py arrays <schema>   # Braze's JSON-array columns only
     python scripts/warehouse_checks.py counts <schema>   # prints {"table": rows, ...}
     python scripts/warehouse_checks.py deleted <schema> [profiles:<source>/<profile_id> ...]
-        [braze_users:<external_id> ...]   # exactly these rows soft-deleted (_sdc_deleted_at)
+        [braze_users:<external_id> ...] [<table>:<key>/<key> ...]
+        # exactly these rows soft-deleted (_sdc_deleted_at), e.g. apsis_tags:<section>/<tag>
+    python scripts/warehouse_checks.py names <schema>    # scripts/apsis_names.sql joins them all
 
 Exit status 1 with a message naming table and column on any failure.
 """
@@ -16,13 +18,19 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 KEYS = {"profiles": ("source", "profile_id"), "events": ("source", "event_id"),
         "reachability_events": ("event_id",), "braze_users": ("export_scope", "braze_id"),
         # The demo's second Braze workspace, exporting to its bucket (a stream map's alias).
-        "braze_users_bucket": ("export_scope", "braze_id")}
+        "braze_users_bucket": ("export_scope", "braze_id"),
+        "apsis_sections": ("section_id",), "apsis_attributes": ("section_id", "attribute_id"),
+        "apsis_tags": ("section_id", "tag_id"),
+        "apsis_event_types": ("section_id", "event_type_id")}
+#: The query the demo prints: APSIS ids joined to their definitions (schema profile_export).
+NAMES_SQL = ROOT / "scripts" / "apsis_names.sql"
 # column → expected PostgreSQL data_type (information_schema spelling, prefix match)
 TYPES = {
     "profiles": {"exported_at": "timestamp", "attributes": "jsonb", "identifiers": "jsonb",
@@ -33,9 +41,15 @@ TYPES = {
                             "is_optin": "boolean", "reasons": "ARRAY"},
     "braze_users": {"created_at": "timestamp", "custom_attributes": "jsonb",
                     "total_revenue": "numeric", "random_bucket": "bigint"},
+    "apsis_sections": {"section_id": "text", "name": "text", "extra": "jsonb"},
+    "apsis_attributes": {"attribute_id": "text", "version_id": "text", "versions": "jsonb",
+                         "extra": "jsonb"},
+    "apsis_tags": {"tag_id": "text", "name": "text"},
+    "apsis_event_types": {"event_type_id": "text", "fields": "jsonb", "versions": "jsonb"},
 }
 # columns that hold one JSON array per row (arrays of vendor objects: `jsonb`, not `jsonb[]`)
-JSON_ARRAYS = {"braze_users": ("user_aliases", "custom_events", "devices", "last_coordinates")}
+JSON_ARRAYS = {"braze_users": ("user_aliases", "custom_events", "devices", "last_coordinates"),
+               "apsis_attributes": ("versions",), "apsis_event_types": ("fields", "versions")}
 
 
 def sql(query: str) -> list[list[str]]:
@@ -73,10 +87,11 @@ def check_types(schema: str) -> list[str]:
     return problems + check_json_arrays(schema)
 
 
-def check_json_arrays(schema: str) -> list[str]:
+def check_json_arrays(schema: str, tables: tuple[str, ...] = tuple(JSON_ARRAYS)) -> list[str]:
     """Problems: a JSON-array column that is not `jsonb`, is empty, or holds anything else."""
     problems = []
-    for table, columns in JSON_ARRAYS.items():
+    for table in tables:
+        columns = JSON_ARRAYS[table]
         found = column_types(schema, table)
         for column in columns:
             if found.get(column) != "jsonb":
@@ -119,8 +134,9 @@ def check_unique(schema: str) -> list[str]:
 
 def check_deleted(schema: str, expected: list[str]) -> list[str]:
     """Problems: rows soft-deleted (`_sdc_deleted_at` set by ACTIVATE_VERSION) other than
-    exactly the expected ones. `profiles:<source>/<profile_id>` is one profile row;
-    `braze_users:<external_id>` is that user's row in every export scope that held it."""
+    exactly the expected ones. `<table>:<key>/<key>…` is one row by primary key (e.g.
+    `profiles:<source>/<profile_id>`); `braze_users:<external_id>` is that user's row in every
+    export scope that held it."""
     problems = []
     for table, key in tables(schema).items():
         found = {tuple(row) for row in sql(
@@ -128,8 +144,8 @@ def check_deleted(schema: str, expected: list[str]) -> list[str]:
         wanted: set[tuple[str, ...]] = set()
         for item in expected:
             name, _, value = item.partition(":")
-            if name == table == "profiles":
-                wanted.add(tuple(value.split("/", 1)))
+            if name == table != "braze_users":
+                wanted.add(tuple(value.split("/", len(key) - 1)))
             elif name == table == "braze_users":
                 rows = {tuple(r) for r in sql(f"select {', '.join(key)} from {schema}.{table} "
                                               f"where external_id = '{value}'")}
@@ -142,6 +158,33 @@ def check_deleted(schema: str, expected: list[str]) -> list[str]:
     return problems
 
 
+def check_names(schema: str) -> list[str]:
+    """Problems: scripts/apsis_names.sql finds no row, leaves an APSIS event out, or a
+    profile's attribute id (or an event's type id) has no definition to name it."""
+    query = NAMES_SQL.read_text().replace("profile_export.", f"{schema}.")
+    rows = sql(query)
+    problems = [] if rows else [f"{schema}: {NAMES_SQL.name} returned no row"]
+    [[events]] = sql(f"select count(*) from {schema}.events where source = 'apsis'")
+    if sum(int(row[2]) for row in rows) != int(events):
+        problems.append(f"{schema}: {NAMES_SQL.name} counts "
+                        f"{sum(int(row[2]) for row in rows)} APSIS events, the table has {events}")
+    if any('"Email"' not in row[4] for row in rows):
+        problems.append(f"{schema}: a row of {NAMES_SQL.name} has no attribute named Email")
+    [[unnamed]] = sql(
+        f"select count(*) from {schema}.profiles p, jsonb_each(p.sections) s, "
+        f"jsonb_object_keys(s.value -> 'attributes') k(attribute_id) where p.source = 'apsis' "
+        f"and not exists (select 1 from {schema}.apsis_attributes a where a.section_id = "
+        f"s.key and a.attribute_id = k.attribute_id)")
+    [[untyped]] = sql(
+        f"select count(*) from {schema}.events e where e.source = 'apsis' and not exists "
+        f"(select 1 from {schema}.apsis_event_types t where t.section_id = e.section_id and "
+        f"t.event_type_id = e.name)")
+    problems += [f"{schema}: {n} {what} without a definition" for n, what in
+                 ((unnamed, "APSIS profile attribute values"), (untyped, "APSIS events"))
+                 if int(n)]
+    return problems
+
+
 def main(command: str, schema: str, *args: str) -> int:
     """Run one check."""
     if command == "counts":
@@ -150,7 +193,9 @@ def main(command: str, schema: str, *args: str) -> int:
     if command == "deleted":
         problems = check_deleted(schema, list(args))
     else:
-        checks = {"types": check_types, "unique": check_unique, "arrays": check_json_arrays}
+        checks: dict[str, Callable[[str], list[str]]] = {
+            "types": check_types, "unique": check_unique, "names": check_names,
+            "arrays": lambda name: check_json_arrays(name, ("braze_users",))}
         problems = checks[command](schema)
     for problem in problems:
         print(f"FAIL {problem}", file=sys.stderr)

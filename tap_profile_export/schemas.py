@@ -1,4 +1,5 @@
-"""JSON schemas of the four streams (CONTRACT.md section 5).
+"""JSON schemas of the streams (CONTRACT.md section 5; APSIS definitions: README "APSIS
+definitions and names").
 
 Free-form vendor objects are declared as open objects with no properties, so the SDK keeps
 them whole and does not walk them record by record.
@@ -119,3 +120,43 @@ BRAZE_USERS = _schema({
     "extra": OBJECT,
     "exported_at": DATETIME,
 }, ["export_scope", "braze_id"])
+
+# APSIS definitions: the ids APSIS records carry (`section_id`, `profiles.attributes` keys,
+# `events.name` = `typeId`) as keys, every vendor field (unknown ones in `extra`).
+APSIS_SECTIONS = _schema({
+    "section_id": STRING,
+    "discriminator": STRING,
+    "name": STRING,
+    "extra": OBJECT,
+}, ["section_id"])
+
+APSIS_ATTRIBUTES = _schema({
+    "section_id": STRING,
+    "attribute_id": STRING,
+    "discriminator": STRING,
+    "name": STRING,
+    "type": STRING,
+    "version_id": STRING,
+    "versions": JSON_ARRAY,
+    "extra": OBJECT,
+}, ["section_id", "attribute_id"])
+
+APSIS_TAGS = _schema({
+    "section_id": STRING,
+    "tag_id": STRING,
+    "discriminator": STRING,
+    "name": STRING,
+    "extra": OBJECT,
+}, ["section_id", "tag_id"])
+
+APSIS_EVENT_TYPES = _schema({
+    "section_id": STRING,
+    "event_type_id": STRING,
+    "discriminator": STRING,
+    "name": STRING,
+    "description": STRING,
+    "version_id": STRING,
+    "fields": JSON_ARRAY,
+    "versions": JSON_ARRAY,
+    "extra": OBJECT,
+}, ["section_id", "event_type_id"])

@@ -29,6 +29,8 @@ class SyncSession:
         self._streams = streams
         #: Exports that failed this run (the sync fails at the end, naming them).
         self.failures: list[str] = []
+        #: Definition streams whose listings failed this run (likewise).
+        self.read_failures: list[str] = []
         self._prepared = False
 
     @cached_property
@@ -58,6 +60,14 @@ class SyncSession:
 
         runners = {name: vendor.runner for name, vendor in self.vendors.items()}
         return ExportCoordinator(settings.poll, runners, limits, order=order)
+
+    def resolve_settings(self) -> None:
+        """Settings only the vendor's API can check (APSIS names → ids), before any stream
+        runs: an unknown name stops the sync before a record is read or an export created."""
+        for vendor in self.vendors.values():
+            resolve = getattr(vendor, "request_settings", None)
+            if resolve is not None:
+                resolve()
 
     def plan_up_front(self) -> bool:
         """Whether exports are requested at the start of the sync (else one at a time)."""

@@ -73,7 +73,8 @@ COMMON_PROPERTIES: tuple[th.Property, ...] = (
                 description="Directory for spooled archives (default: the system temp dir)."),
     th.Property("activate_version", th.StringType, default="off",
                 allowed_values=list(ACTIVATE_VERSION_MODES),
-                description="Table versions for the snapshot streams (profiles, braze_users), "
+                description="Table versions for the snapshot streams (profiles, braze_users, "
+                            "apsis_*), "
                             "so the target marks rows absent from a complete snapshot deleted: "
                             "'off' (default, like the SDK's emit_activate_version_messages: "
                             "false), 'all_sources' (ACTIVATE_VERSION only after a run read "

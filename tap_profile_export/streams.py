@@ -9,7 +9,6 @@ from datetime import datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from singer_sdk import Stream
 from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.singerlib import RecordMessage
 
@@ -25,7 +24,7 @@ from tap_profile_export.sdk_private import (
     utc_now,
 )
 from tap_profile_export.settings import schema_default
-from tap_profile_export.vendors import sources as vendor_sources
+from tap_profile_export.snapshots import SessionStream, partition_key
 from tap_profile_export.windows import parse_rfc3339, to_rfc3339
 from tap_profile_export.windows import utc_now as tap_now
 
@@ -39,35 +38,15 @@ if TYPE_CHECKING:
 LOGGER = logging.getLogger("tap_profile_export.streams")
 
 
-class ExportStream(Stream):
+class ExportStream(SessionStream):
     """A stream fed by vendor exports; vendors decide partitions and plans."""
 
-    #: A full snapshot per run: with `activate_version` on, its records carry the run's table
-    #: version and ACTIVATE_VERSION follows once every partition was read (`_sync_records`).
-    snapshot: ClassVar[bool] = False
-
     def __init__(self, tap: Tap, session: SyncSession) -> None:
-        super().__init__(tap)
-        #: The sync this stream is part of: vendors, plan, checkpoints, failures.
-        self.session = session
-        #: Partitions of this run read completely, and those that failed (snapshots).
-        self._complete: set[str] = set()
-        self._failed: list[str] = []
-        self.activation = str(tap.config.get("activate_version")
-                              or schema_default("activate_version"))
-        if self.snapshot and self.activation != "off":
-            self._stream_version = tap.initialized_at  # ms since epoch: grows run to run
+        super().__init__(tap, session)
         level = str(tap.config.get("type_conformance")
                     or schema_default("type_conformance")).upper()
         if level in TypeConformanceLevel.__members__:
             self.TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel[level]
-
-    @property
-    def sources(self) -> tuple[str, ...]:
-        """Vendors feeding this stream (from the registry). Partition contexts hold only record
-        columns (the SDK copies them into records): `source`, or `export_scope` for a stream
-        only one vendor feeds."""
-        return vendor_sources(self.name)
 
     def _vendors(self) -> Iterable[Vendor]:
         vendors = self.session.vendors
@@ -111,51 +90,9 @@ class ExportStream(Stream):
         return tuple(name for name in self.schema["properties"]
                      if not self.mask[("properties", name)])
 
-    @property
-    def emit_activate_version_messages(self) -> bool:
-        """Never the SDK's way: it sends ACTIVATE_VERSION before the records, so a run
-        failing half-way would mark every unread row deleted. See `_sync_records`."""
-        return False
-
-    def _sync_records(self, context: Any = None, *,
-                      write_messages: bool = True) -> Generator[dict[str, Any], Any, Any]:
-        """The SDK's sync of every partition; then ACTIVATE_VERSION if the snapshot is whole.
-
-        Reached only when no partition raised; failures this tap tolerates (a vendor's export
-        failed, other partitions went on) are recorded by `get_records` and block it too.
-        """
-        yield from super()._sync_records(context, write_messages=write_messages)
-        if self._stream_version is None or context is not None:
-            return
-        if not write_messages:
-            LOGGER.warning("%s: no ACTIVATE_VERSION in BATCH mode (batch files carry no table "
-                           "version); rows absent from the snapshot are not marked deleted",
-                           self.name)
-            return
-        missing = self.activation_blockers()
-        if missing:
-            LOGGER.log(logging.WARNING if self._failed else logging.INFO,
-                       "%s: no ACTIVATE_VERSION this run, so no row is marked deleted: %s",
-                       self.name, "; ".join(missing))
-            return
-        LOGGER.info("%s: every partition read completely (%s); ACTIVATE_VERSION %d: the "
-                    "target marks rows of older versions deleted", self.name,
-                    ", ".join(sorted(self._complete)), self._stream_version)
-        self._write_activate_version_message(self._stream_version)
-
-    def activation_blockers(self) -> list[str]:
-        """Why this run's snapshot may not replace the table (empty: it may)."""
-        found = [f"{key} failed" for key in self._failed]
-        if self.activation == "all_sources":
-            found += [f"source {name} is not configured in this run (activate_version="
-                      f"all_sources: the table may hold its rows)"
-                      for name in self.sources if name not in self.session.vendors]
-        partitions = self.partitions or []
-        if not partitions:
-            found.append("no source configured")
-        found += [f"{key} was not read" for key in map(_partition_key, partitions)
-                  if key not in self._complete and key not in self._failed]
-        return found
+    def read_units(self) -> list[str]:
+        """Every partition must be read completely for a whole snapshot."""
+        return [partition_key(c) for c in self.partitions or []]
 
     def get_batches(self, batch_config: BatchConfig, context: Mapping[str, Any] | None = None
                     ) -> Iterator[tuple[BaseBatchFileEncoding, list[str]]]:
@@ -227,7 +164,7 @@ class ExportStream(Stream):
                     self._advance_bookmark(state, spec.window[1], entry)
                 self.checkpoint()
             if plan:
-                self._complete.add(_partition_key(context))
+                self._complete.add(partition_key(context))
         except TapProfileExportError as exc:
             LOGGER.error("%s %s: %s", self.name, dict(context), exc)
             # A failed partition leaves no plan behind: the next run plans afresh (only a
@@ -235,7 +172,7 @@ class ExportStream(Stream):
             for key in [k for k, saved in exports.items() if saved.get("planned")]:
                 exports.pop(key)
             self.session.failures.append(str(exc))
-            self._failed.append(_partition_key(context))
+            self._failed.append(partition_key(context))
         finally:
             if not exports:
                 state.pop("exports", None)
@@ -291,7 +228,3 @@ class BrazeUsersStream(ExportStream):
     schema = schemas.BRAZE_USERS
     snapshot = True
 
-
-def _partition_key(context: Mapping[str, Any]) -> str:
-    """A partition in logs: `source=batch`, `export_scope=segment:seg-alpha`."""
-    return ",".join(f"{k}={v}" for k, v in sorted(context.items()))

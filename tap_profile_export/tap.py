@@ -14,14 +14,15 @@ import ijson
 from singer_sdk import Stream, Tap
 from singer_sdk.exceptions import ConfigValidationError
 
+from tap_profile_export.definition_streams import DEFINITION_STREAMS
 from tap_profile_export.errors import SettingError, SyncInterrupted, TapProfileExportError
 from tap_profile_export.redact import REDACTOR, install_log_redaction
 from tap_profile_export.session import SyncSession
 from tap_profile_export.settings import CONFIG_SCHEMA, TapSettings, parse_settings
+from tap_profile_export.snapshots import SessionStream
 from tap_profile_export.streams import (
     BrazeUsersStream,
     EventsStream,
-    ExportStream,
     ProfilesStream,
     ReachabilityEventsStream,
 )
@@ -38,9 +39,11 @@ class TapProfileExport(Tap):
     config_jsonschema = CONFIG_SCHEMA
     message_writer_class = BufferedMsgSpecWriter
     session_class: type[SyncSession] = SyncSession
-    #: The streams, discovered with this sync's session (benchmarks swap in reference ones).
-    stream_classes: tuple[type[ExportStream], ...] = (
-        ProfilesStream, EventsStream, ReachabilityEventsStream, BrazeUsersStream)
+    #: The streams, discovered with this sync's session (benchmarks swap in reference ones);
+    #: the SDK syncs them in name order, so APSIS's definitions come first.
+    stream_classes: tuple[type[SessionStream], ...] = (
+        ProfilesStream, EventsStream, ReachabilityEventsStream, BrazeUsersStream,
+        *DEFINITION_STREAMS)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         install_log_redaction()
@@ -73,22 +76,26 @@ class TapProfileExport(Tap):
         return parse_settings(self.config)
 
     def discover_streams(self) -> list[Stream]:
-        """The four streams; those whose vendors are not configured emit no records."""
+        """Every stream; those whose vendors are not configured emit no records."""
         return [stream(self, self.session) for stream in self.stream_classes]
 
     def sync_all(self) -> None:  # type: ignore[misc]  # final in the SDK; extended, not replaced
-        """Sync every selected stream; then summarise and fail if any export failed."""
+        """Sync every selected stream; then summarise and fail if any export or definitions
+        listing failed."""
         try:
+            self.session.resolve_settings()
             super().sync_all()
         finally:
             summaries = self.session.close()
         if summaries:
             LOGGER.info("Export summary:\n%s", "\n".join(f"  - {s.line()}" for s in summaries))
-        failures = self.session.failures
-        if failures:
+        exports, listings = self.session.failures, self.session.read_failures
+        counts = [f"{len(found)} {what} failed" for found, what in
+                  ((exports, "export(s)"), (listings, "definition stream(s)")) if found]
+        if counts:
             raise TapProfileExportError(
-                f"{len(failures)} export(s) failed; everything else was read and "
-                f"checkpointed: " + " | ".join(failures))
+                f"{' and '.join(counts)}; everything else was read and checkpointed: "
+                + " | ".join(exports + listings))
 
     def checkpoint(self) -> None:
         """Write the whole tap state now (skipped when unchanged).

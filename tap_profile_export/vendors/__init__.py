@@ -34,7 +34,8 @@ class VendorEntry:
     #: `module:Class` of its `Vendor`, imported only when the vendor is configured; called as
     #: `Class(block_settings, tap_settings, now)`.
     vendor: str
-    #: Streams it can feed (as a partition each); in registry order within a stream.
+    #: Streams it can feed (as a partition each; definition streams, read by listing rather
+    #: than by export, through its `definition_records`); in registry order within a stream.
     streams: tuple[str, ...]
     #: Kinds of export the vendor paces (created last, so they do not hold up the others).
     paced: frozenset[str] = frozenset()
@@ -74,7 +75,9 @@ REGISTRY: dict[str, VendorEntry] = {
     "batch": VendorEntry(batch.BLOCK, batch.parse, f"{__name__}.batch.plan:BatchVendor",
                          streams=("profiles", "events", "reachability_events")),
     "apsis": VendorEntry(apsis.BLOCK, apsis.parse, f"{__name__}.apsis.plan:ApsisVendor",
-                         streams=("profiles", "events"), paced=frozenset({"events"})),
+                         streams=("profiles", "events", "apsis_sections", "apsis_attributes",
+                                  "apsis_tags", "apsis_event_types"),
+                         paced=frozenset({"events"})),
     "braze": VendorEntry(braze.BLOCK, braze.parse, f"{__name__}.braze.plan:BrazeVendor",
                          streams=("braze_users",)),
 }

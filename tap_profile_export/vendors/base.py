@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -24,6 +24,14 @@ class Vendor(Protocol):
 
     def close(self) -> None:
         """Release HTTP sessions."""
+
+
+class DefinitionSource(Protocol):
+    """A vendor that also lists its account's definitions (streams read synchronously, no
+    export): APSIS's sections, attributes, tags and event types."""
+
+    def definition_records(self, stream: str) -> Iterator[dict[str, Any]]:
+        """Every record of `stream` (raises TapProfileExportError when it cannot be read)."""
 
 
 def inflight_windows(exports: Mapping[str, Any], kind: str, overlap: timedelta = timedelta(0)

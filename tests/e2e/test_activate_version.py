@@ -13,7 +13,8 @@ from tap_profile_export.windows import to_rfc3339
 
 from .conftest import TapRun, run_tap
 
-SNAPSHOTS = ("profiles", "braze_users")
+DEFINITIONS = ("apsis_attributes", "apsis_event_types", "apsis_sections", "apsis_tags")
+SNAPSHOTS = ("profiles", "braze_users", *DEFINITIONS)
 EVENT_STREAMS = ("events", "reachability_events")
 
 
@@ -71,7 +72,8 @@ def test_a_failed_source_blocks_activation_of_its_stream_only(
     assert "profiles" not in activations(run)  # ... but the snapshot is not whole
     assert "profiles: no ACTIVATE_VERSION this run" in run.stderr
     assert "source=batch failed" in run.stderr
-    assert list(activations(run)) == ["braze_users"]  # every Braze scope was read
+    # every Braze scope and every APSIS definition was read
+    assert list(activations(run)) == [*DEFINITIONS, "braze_users"]
 
 
 def test_a_failed_braze_scope_blocks_braze_users(sandbox: Sandbox, tmp_path: Path) -> None:

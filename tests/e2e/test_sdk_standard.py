@@ -15,7 +15,7 @@ _SANDBOX = Sandbox(seed=11)
 _SANDBOX.__enter__()
 atexit.register(_SANDBOX.__exit__, None, None, None)
 
-_CONFIG = {k: v for k, v in _SANDBOX.tap_config().items() if k not in ("apsis", "braze")}
+_CONFIG = {k: v for k, v in _SANDBOX.tap_config().items() if k != "braze"}
 _CONFIG["start_date"] = to_rfc3339(_SANDBOX.anchor - timedelta(days=20))
 _CONFIG["end_date"] = to_rfc3339(_SANDBOX.anchor)
 

@@ -230,6 +230,62 @@ def test_apsis_pending_export_limit_answers_429(sb: Sandbox) -> None:
     assert_apsis_error(apsis(sb, {"tags": ["tag.vip"]}, token), 429, "pending")
 
 
+def apsis_get(sb: Sandbox, path: str, token: str | None = None,
+              **params: str) -> requests.Response:
+    return requests.get(f"{sb.api_url}{path}", params=params, timeout=10,
+                        headers={"Authorization": f"Bearer {token or apsis_token(sb)}"})
+
+
+def apsis_listing(sb: Sandbox, path: str) -> list[dict[str, Any]]:
+    """Every item of a definitions listing, following `links.next` like a client must."""
+    token, url, found = apsis_token(sb), f"{sb.api_url}{path}", []
+    while url:
+        answer = requests.get(url, headers={"Authorization": f"Bearer {token}"}, timeout=10)
+        assert answer.status_code == 200, answer.text
+        body = answer.json()
+        found += body["items"]
+        url = f"{sb.api_url}{body['links']['next']}" if "links" in body else ""
+    return found
+
+
+def test_apsis_definitions_are_paged_listings(sb: Sandbox) -> None:
+    sections = apsis_listing(sb, "/audience/sections")
+    assert [s["discriminator"] for s in sections] == ["com.example.shop", "com.example.blog"]
+    first = apsis_get(sb, "/audience/sections").json()
+    assert len(first["items"]) == sb.apsis.definitions_page_size
+    attributes = apsis_listing(sb, "/audience/sections/com.example.blog/attributes")
+    assert len(attributes) == 5 and all(a["versions"][-1]["deprecated_at"] is None
+                                        for a in attributes)
+    assert [a["name"] for a in attributes].count("City") == 2
+    events = apsis_listing(sb, "/audience/sections/com.example.shop/events")
+    assert {e["discriminator"] for e in events} == {"evt.order", "evt.open", "evt.click"}
+    assert len(apsis_listing(sb, "/audience/sections/com.example.shop/tags")) == 2
+    sb.apsis.definitions_paging = "none"
+    assert set(apsis_get(sb, "/audience/sections/com.example.blog/attributes").json()) == \
+        {"items"}
+    assert sb.refused() == []
+
+
+def test_apsis_definitions_refuse_what_apsis_refuses(sb: Sandbox) -> None:
+    token = apsis_token(sb)
+    assert_apsis_error(apsis_get(sb, "/audience/sections", token="not-a-token"), 401, "token")
+    assert_apsis_error(apsis_get(sb, "/audience/sections/nope/tags", token), 404, "'nope'")
+    assert_apsis_error(apsis_get(sb, "/audience/sections", token, page="9"), 400, "page")
+    assert_apsis_error(apsis_get(sb, "/audience/sections", token, limit="9"), 400, "limit")
+    sb.apsis.forbidden_definitions = ["tags"]
+    assert_apsis_error(apsis_get(sb, "/audience/sections/com.example.shop/tags", token), 403,
+                       "tags")
+    assert apsis_get(sb, "/audience/sections/com.example.shop/events", token).ok
+    sb.apsis.forbidden_definitions = []
+    sb.apsis.deleted_definitions = ["com.example.blog", "tag.vip"]
+    assert [s["discriminator"] for s in apsis_listing(sb, "/audience/sections")] == \
+        ["com.example.shop"]
+    assert_apsis_error(apsis_get(sb, "/audience/sections/com.example.blog/tags", token), 404,
+                       "not found")
+    assert [t["discriminator"] for t in apsis_listing(
+        sb, "/audience/sections/com.example.shop/tags")] == ["tag.newsletter"]
+
+
 # -- Braze ----------------------------------------------------------------------------------
 
 BRAZE_HEADERS = {"Authorization": f"Bearer {BRAZE_KEY}"}

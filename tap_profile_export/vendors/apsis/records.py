@@ -1,4 +1,4 @@
-"""APSIS profile → records of CONTRACT.md section 5 (pure: no HTTP, no Singer)."""
+"""APSIS profile and definitions → records of CONTRACT.md section 5 (pure: no HTTP, no Singer)."""
 
 from __future__ import annotations
 
@@ -59,3 +59,51 @@ def map_events(profile_key: str, profile: Mapping[str, Any]) -> Iterator[dict[st
                    "section_id": section_id, "correlation_id": event.get("correlationId"),
                    "attributes": None, "data": event.get("data"), "identifiers": None,
                    "extra": None}
+
+
+#: The id column of each definition stream (`apsis_<kind>`): the id export files use.
+ID_COLUMNS = {"attributes": "attribute_id", "tags": "tag_id", "event_types": "event_type_id"}
+#: Vendor fields each definition stream has a column for; any other field lands in `extra`.
+DEFINITION_FIELDS = {
+    "sections": ("discriminator", "name"),
+    "attributes": ("discriminator", "name", "type", "versions"),
+    "tags": ("discriminator", "name"),
+    "event_types": ("discriminator", "name", "description", "versions", "fields"),
+}
+
+
+def current_version(item: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The version in use: the last one not deprecated (else the last one listed)."""
+    versions = [v for v in item.get("versions") or () if isinstance(v, Mapping)]
+    found = [v for v in versions if v.get("deprecated_at") is None] or versions
+    return found[-1] if found else None
+
+
+def _with_extra(kind: str, item: Mapping[str, Any], record: dict[str, Any]) -> dict[str, Any]:
+    known = DEFINITION_FIELDS[kind]
+    record.update({key: item.get(key) for key in known})
+    extra = {key: value for key, value in item.items() if key not in known}
+    record["extra"] = extra or None
+    return record
+
+
+def section_record(item: Mapping[str, Any], section_id: str) -> dict[str, Any]:
+    """One `apsis_sections` record."""
+    return _with_extra("sections", item, {"section_id": section_id})
+
+
+def definition_record(kind: str, section_id: str, item: Mapping[str, Any],
+                      definition_id: str) -> dict[str, Any]:
+    """One `apsis_attributes`, `apsis_tags` or `apsis_event_types` record: the section and
+    the export id as keys, every vendor field, and for versioned kinds the current version's
+    id (and, for event types, its data fields)."""
+    record = _with_extra(kind, item, {"section_id": section_id,
+                                      ID_COLUMNS[kind]: definition_id})
+    version = current_version(item) or {}
+    if "versions" in DEFINITION_FIELDS[kind]:
+        version_id = version.get("id")
+        record["version_id"] = None if version_id is None else str(version_id)
+    if kind == "event_types":  # the data fields: of the type, else of its current version
+        fields = item.get("fields") or version.get("fields")
+        record["fields"] = fields if isinstance(fields, list) else None
+    return record

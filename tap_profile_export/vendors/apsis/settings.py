@@ -34,10 +34,14 @@ BLOCK = th.Property(
         th.Property("segment_filter", th.ObjectType(additional_properties=True),
                     description="Optional segment filter object passed through as is."),
         th.Property("attributes", STRINGS,
-                    description="Attribute ids to export (at most 75)."),
-        th.Property("tags", STRINGS, description="Tag ids to export (at most 25)."),
+                    description="Attributes to export, by id or by name (at most 75). Names "
+                                "are resolved through the account's definitions (README "
+                                "'APSIS definitions and names')."),
+        th.Property("tags", STRINGS,
+                    description="Tags to export, by id or by name (at most 25)."),
         th.Property("events", STRINGS,
-                    description="Event type ids for the events stream (empty: no events)."),
+                    description="Event types for the events stream, by id or by name (empty: "
+                                "no events)."),
         th.Property("window_days", th.IntegerType, default=7,
                     description="Days of events per export window, 1 to 92."),
         th.Property("min_seconds_between_exports", th.NumberType, default=60,
@@ -68,18 +72,25 @@ class ApsisSettings:
     max_concurrent_exports: int = default("max_concurrent_exports")
 
 
+def check_limits(attributes: tuple[str, ...], tags: tuple[str, ...]) -> None:
+    """APSIS's limits on one export request: at most 75 attributes and 25 tags (distinct), at
+    least one of them. Checked on the configured values, and again once names are resolved."""
+    if len(set(attributes)) > APSIS_MAX_ATTRIBUTES:
+        raise SettingError("apsis.attributes", f"at most {APSIS_MAX_ATTRIBUTES} allowed, got "
+                                               f"{len(set(attributes))}")
+    if len(set(tags)) > APSIS_MAX_TAGS:
+        raise SettingError("apsis.tags", f"at most {APSIS_MAX_TAGS} allowed, got "
+                                         f"{len(set(tags))}")
+    if not attributes and not tags:
+        raise SettingError("apsis.attributes", "set at least one attribute or tag "
+                                               "(APSIS exports no profiles without one)")
+
+
 def parse(block: Mapping[str, Any]) -> ApsisSettings:
     """Check the `apsis` block (SettingError names the setting)."""
     attributes = strings(block, "apsis.attributes")
     tags = strings(block, "apsis.tags")
-    if len(attributes) > APSIS_MAX_ATTRIBUTES:
-        raise SettingError("apsis.attributes",
-                           f"at most {APSIS_MAX_ATTRIBUTES} allowed, got {len(attributes)}")
-    if len(tags) > APSIS_MAX_TAGS:
-        raise SettingError("apsis.tags", f"at most {APSIS_MAX_TAGS} allowed, got {len(tags)}")
-    if not attributes and not tags:
-        raise SettingError("apsis.attributes", "set at least one attribute or tag "
-                                               "(APSIS exports no profiles without one)")
+    check_limits(attributes, tags)
     window_days = block.get("window_days", default("window_days"))
     if (isinstance(window_days, bool) or not isinstance(window_days, int)
             or not 1 <= window_days <= APSIS_MAX_WINDOW_DAYS):
