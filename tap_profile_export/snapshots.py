@@ -5,11 +5,13 @@ run's version, and ACTIVATE_VERSION follows only a run that read every source co
 from __future__ import annotations
 
 import logging
-from collections.abc import Generator, Mapping
+from collections.abc import Generator, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from singer_sdk import Stream
 
+from tap_profile_export.batches import write_jsonl_batches
+from tap_profile_export.sdk_private import BaseBatchFileEncoding, BatchConfig
 from tap_profile_export.settings import schema_default
 from tap_profile_export.vendors import sources as vendor_sources
 
@@ -51,6 +53,21 @@ class SessionStream(Stream):
         """What must be read completely for a whole snapshot (partitions, or sources)."""
         return [partition_key({"source": name}) for name in self.sources
                 if name in self.session.vendors]
+
+    def get_batches(self, batch_config: BatchConfig, context: Mapping[str, Any] | None = None
+                    ) -> Iterator[tuple[BaseBatchFileEncoding, list[str]]]:
+        """BATCH mode, every stream: JSONL files written while records are read (flat
+        memory, errors naming bucket and permission: see `batches.py`); other formats
+        (parquet) keep the SDK's batcher."""
+        if batch_config.encoding.format != "jsonl":
+            yield from super().get_batches(batch_config, context)
+            return
+        # `_sync_records(write_messages=False)` is what the SDK's own `get_batches` iterates:
+        # records after selection, bookmarks and counters, with no RECORD/STATE written.
+        records = self._sync_records(context, write_messages=False)
+        for manifest in write_jsonl_batches(records, batch_config,
+                                            f"{self.tap_name}--{self.name}"):
+            yield batch_config.encoding, manifest
 
     @property
     def emit_activate_version_messages(self) -> bool:

@@ -13,13 +13,10 @@ from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.singerlib import RecordMessage
 
 from tap_profile_export import schemas
-from tap_profile_export.batches import write_jsonl_batches
 from tap_profile_export.conform import RootConformer
 from tap_profile_export.errors import TapProfileExportError
 from tap_profile_export.exports import InFlightExport, SplitWindow
 from tap_profile_export.sdk_private import (
-    BaseBatchFileEncoding,
-    BatchConfig,
     conform_record_data_types,
     utc_now,
 )
@@ -93,20 +90,6 @@ class ExportStream(SessionStream):
     def read_units(self) -> list[str]:
         """Every partition must be read completely for a whole snapshot."""
         return [partition_key(c) for c in self.partitions or []]
-
-    def get_batches(self, batch_config: BatchConfig, context: Mapping[str, Any] | None = None
-                    ) -> Iterator[tuple[BaseBatchFileEncoding, list[str]]]:
-        """BATCH mode: JSONL files written while records are read (flat memory, see
-        `batches.py`); other formats (parquet) keep the SDK's batcher."""
-        if batch_config.encoding.format != "jsonl":
-            yield from super().get_batches(batch_config, context)
-            return
-        # `_sync_records(write_messages=False)` is what the SDK's own `get_batches` iterates:
-        # records after selection, bookmarks and counters, with no RECORD/STATE written.
-        records = self._sync_records(context, write_messages=False)
-        for manifest in write_jsonl_batches(records, batch_config,
-                                            f"{self.tap_name}--{self.name}"):
-            yield batch_config.encoding, manifest
 
     def _increment_stream_state(self, latest_record: Any, *, context: Any = None) -> None:
         """Bookmarks move per fully-read export window (see `get_records`), not per record."""
