@@ -13,7 +13,7 @@ from singer_sdk import Stream
 from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.singerlib import RecordMessage
 
-from tap_profile_export import schemas
+from tap_profile_export import recordpath, schemas
 from tap_profile_export.batches import write_jsonl_batches
 from tap_profile_export.conform import RootConformer
 from tap_profile_export.errors import TapProfileExportError
@@ -22,6 +22,7 @@ from tap_profile_export.sdk_private import (
     BaseBatchFileEncoding,
     BatchConfig,
     conform_record_data_types,
+    pop_deselected_record_properties,
     utc_now,
 )
 from tap_profile_export.settings import schema_default
@@ -81,14 +82,16 @@ class ExportStream(Stream):
     def _generate_record_messages(
         self, record: dict[str, Any]
     ) -> Generator[RecordMessage, None, None]:
-        """The SDK's record path, minus its per-record walk of the selection mask.
-
-        The SDK checks every property of every record (recursively) against the catalog's
-        selection. Nested vendor objects here are free-form (no sub-properties to deselect),
-        so only top-level properties can be deselected: computed once, popped per record.
+        """The SDK's record path (taken when `recordpath.blockers` finds a reason), minus its
+        per-record walk of the selection mask when nothing below the top level is
+        deselected: nested vendor objects here are free-form, so usually only top-level
+        properties can be deselected: computed once, popped per record.
         """
-        for name in self._deselected_properties:
-            record.pop(name, None)
+        if self._deselects_nested:
+            pop_deselected_record_properties(record, self.schema, self.mask)
+        else:
+            for name in self._deselected_properties:
+                record.pop(name, None)
         level = self.TYPE_CONFORMANCE_LEVEL
         if level == TypeConformanceLevel.ROOT_ONLY:
             record = self._conform_root(record)
@@ -108,8 +111,19 @@ class ExportStream(Stream):
 
     @cached_property
     def _deselected_properties(self) -> tuple[str, ...]:
-        return tuple(name for name in self.schema["properties"]
-                     if not self.mask[("properties", name)])
+        return recordpath.deselected_top_level(self.mask)
+
+    @cached_property
+    def _deselects_nested(self) -> bool:
+        return recordpath.deselects_nested(self.mask)
+
+    @cached_property
+    def _fast_record_path(self) -> recordpath.FastRecordPath | None:
+        """The record path that writes RECORD lines itself, when nothing needs the SDK's."""
+        blockers = recordpath.blockers(self, ExportStream)
+        LOGGER.debug("%s: record path %s", self.name,
+                     f"of the SDK ({', '.join(blockers)})" if blockers else "direct")
+        return None if blockers else recordpath.FastRecordPath(self)
 
     @property
     def emit_activate_version_messages(self) -> bool:
@@ -124,7 +138,11 @@ class ExportStream(Stream):
         Reached only when no partition raised; failures this tap tolerates (a vendor's export
         failed, other partitions went on) are recorded by `get_records` and block it too.
         """
-        yield from super()._sync_records(context, write_messages=write_messages)
+        fast = self._fast_record_path if write_messages else None
+        if fast is not None:
+            yield from fast.sync_records(context)
+        else:
+            yield from super()._sync_records(context, write_messages=write_messages)
         if self._stream_version is None or context is not None:
             return
         if not write_messages:
