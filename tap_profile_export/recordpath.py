@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Generator, Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, cast
 
@@ -183,9 +183,10 @@ class FastRecordPath:
             record = self.conform(record)
         return msgspec_encoder.encode(record)
 
-    def sync_records(self, context: dict[str, Any] | None
-                     ) -> Generator[dict[str, Any], Any, None]:
-        """`Stream._sync_records(context)` with RECORD messages written (SDK 0.54.9)."""
+    def sync_records(self, context: dict[str, Any] | None) -> None:
+        """`Stream._sync_records(context)` of SDK 0.54.9 with RECORD messages written, run
+        to its end. It yields no records: `Stream.sync`, the only reader of
+        `_sync_records` when messages are written, discards them."""
         stream = self.stream
         record_counter = stream.get_record_counter()
         timer = stream.get_sync_timer()
@@ -199,16 +200,15 @@ class FastRecordPath:
                 current = element or None
                 partition = stream._get_state_partition_context(current)
                 stream._write_starting_replication_value(current)
-                index = yield from self._write_records(current, partition, index,
-                                                       record_counter)
+                index = self._write_records(current, partition, index, record_counter)
                 if current == partition:
                     stream._finalize_state(stream.get_context_state(current))
         if not context:
             stream._finalize_state(stream.stream_state)
         stream._write_state_message()
 
-    def _write_records(self, context: Any, partition: Any, index: int, record_counter: Any
-                       ) -> Generator[dict[str, Any], Any, int]:
+    def _write_records(self, context: Any, partition: Any, index: int,
+                       record_counter: Any) -> int:
         """Write the partition's records; `index`: records of this sync before them. The
         SDK's per-record bookkeeping is done every `COUNTER_EVERY` records (and at the end):
         the counter, `is_flushed` and STATE every `STATE_MSG_FREQUENCY` records, as the SDK
@@ -257,7 +257,6 @@ class FastRecordPath:
                     stream.state_manager.is_flushed = False
                     if not index % state_every:
                         stream._write_state_message()
-                yield record
         finally:
             if index > counted:
                 record_counter.increment(index - counted)

@@ -140,7 +140,8 @@ class ExportStream(Stream):
         """
         fast = self._fast_record_path if write_messages else None
         if fast is not None:
-            yield from fast.sync_records(context)
+            fast.sync_records(context)  # writes the records; yields none (`Stream.sync`
+            # discards them)
         else:
             yield from super()._sync_records(context, write_messages=write_messages)
         if self._stream_version is None or context is not None:

@@ -25,8 +25,10 @@ def braze_time(value: object) -> object:
 def map_user(user: Mapping[str, Any], scope: str, exported_at: str) -> dict[str, Any]:
     """A Braze user object → `braze_users` record (unknown fields kept in `extra`)."""
     record = dict(user)
-    unknown = record.keys() - KNOWN_FIELDS
-    record["extra"] = {name: record.pop(name) for name in unknown} if unknown else None
+    if record.keys() <= KNOWN_FIELDS:  # the common case: no set built per user
+        record["extra"] = None
+    else:
+        record["extra"] = {name: record.pop(name) for name in record.keys() - KNOWN_FIELDS}
     for name in TIMESTAMP_FIELDS:
         value = record.get(name)
         if value is not None:
