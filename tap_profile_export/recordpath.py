@@ -230,7 +230,11 @@ class FastRecordPath:
         records = cast("Iterable[dict[str, Any]]", stream.get_records(context))
         try:
             for record in records:
-                if index >= stop_at:
+                if index >= stop_at:  # the SDK's abort writes a STATE if records are pending
+                    if index > counted:
+                        record_counter.increment(index - counted)
+                        counted = index
+                        stream.state_manager.is_flushed = False
                     stream._check_max_record_limit(current_record_index=index)
                 for key, value in fill:
                     if key not in record:
