@@ -121,8 +121,8 @@ class ExportStream(Stream):
     def _fast_record_path(self) -> recordpath.FastRecordPath | None:
         """The record path that writes RECORD lines itself, when nothing needs the SDK's."""
         blockers = recordpath.blockers(self, ExportStream)
-        LOGGER.debug("%s: record path %s", self.name,
-                     f"of the SDK ({', '.join(blockers)})" if blockers else "direct")
+        LOGGER.info("%s: %s", self.name, f"the SDK's record path ({', '.join(blockers)})"
+                    if blockers else "RECORD lines written directly (recordpath)")
         return None if blockers else recordpath.FastRecordPath(self)
 
     @property

@@ -18,7 +18,7 @@ def braze_time(value: object) -> object:
     if isinstance(value, str):
         match = _BRAZE_TIME.match(value)
         if match:
-            return f"{match.group(1)}T{match.group(2)}Z"
+            return f"{match[1]}T{match[2]}Z"
     return value
 
 
