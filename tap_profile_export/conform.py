@@ -31,18 +31,20 @@ class RootConformer:
         return self._conform(record)
 
     def _conform(self, record: dict[str, Any]) -> dict[str, Any]:
-        booleans, native = self.booleans, _NATIVE
+        booleans, native, properties = self.booleans, _NATIVE, self.properties
         for name, value in record.items():
+            if name not in properties:
+                continue  # kept as it is (or dropped below): the SDK conforms no unknown key
             kind = type(value)
-            if name in booleans:
-                if kind is not bool and value is not None:
-                    record[name] = value != 0
-            elif kind is float:
+            if kind is float:  # before the boolean rule, as in the SDK: a float stays a float
                 if math.isnan(value) or math.isinf(value):
                     record[name] = None
-            elif kind not in native and name in self.properties:
-                record[name] = _conform_primitive_property(value, self.properties[name])
+            elif kind in native:
+                if name in booleans and kind is not bool and value is not None:
+                    record[name] = value != 0
+            else:  # datetimes, bytes, Decimals, subclasses: the SDK's own rules
+                record[name] = _conform_primitive_property(value, properties[name])
         if not self.keep_unknown:
-            for name in [n for n in record if n not in self.properties]:
+            for name in [n for n in record if n not in properties]:
                 del record[name]
         return record

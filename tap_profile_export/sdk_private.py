@@ -9,6 +9,15 @@ the version `pyproject.toml` pins with `~=`; a minor release may rename or chang
 - `helpers._typing.conform_record_data_types`: the SDK's RECURSIVE conformance, called by the
   streams' record path (which replaces the SDK's to skip its per-record selection walk).
 - `helpers._util.utc_now`: the `time_extracted` the SDK stamps on RECORD messages.
+- `helpers._catalog.pop_deselected_record_properties`: the SDK's recursive removal of
+  deselected properties, for catalogs that deselect a property below the top level.
+
+`recordpath.FastRecordPath` also replays `Stream._sync_records` of 0.54.9 around its own
+per-record loop, through these private `Stream` members: `_get_state_partition_context`,
+`_write_starting_replication_value`, `_finalize_state`, `_write_state_message`,
+`_check_max_record_limit`, `state_manager.is_flushed`, `_stream_version`, `_tap`; when the SDK
+moves, compare that loop with the new `_sync_records` (tests/e2e/test_record_path.py compares
+the output of both paths message by message).
 - `helpers._batch.BatchConfig`, `BaseBatchFileEncoding`, `StorageTarget`: the `batch_config`
   the SDK parses and hands to `Stream.get_batches`, overridden to write JSONL batch files while
   records are read (through `StorageTarget.open`, the SDK's fsspec path).
@@ -17,6 +26,7 @@ the version `pyproject.toml` pins with `~=`; a minor release may rename or chang
 from __future__ import annotations
 
 from singer_sdk.helpers._batch import BaseBatchFileEncoding, BatchConfig, StorageTarget
+from singer_sdk.helpers._catalog import pop_deselected_record_properties
 from singer_sdk.helpers._typing import (
     _conform_primitive_property,
     _is_exclusive_boolean_type,
@@ -26,5 +36,6 @@ from singer_sdk.helpers._util import utc_now
 
 __all__ = [
     "BaseBatchFileEncoding", "BatchConfig", "StorageTarget", "_conform_primitive_property",
-    "_is_exclusive_boolean_type", "conform_record_data_types", "utc_now",
+    "_is_exclusive_boolean_type", "conform_record_data_types",
+    "pop_deselected_record_properties", "utc_now",
 ]

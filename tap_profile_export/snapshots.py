@@ -75,6 +75,11 @@ class SessionStream(Stream):
         failing half-way would mark every unread row deleted. See `_sync_records`."""
         return False
 
+    def _sync_all_partitions(self, context: Any = None, *,
+                             write_messages: bool = True) -> Generator[dict[str, Any], Any, Any]:
+        """The SDK's sync of every partition (a stream may write its records its own way)."""
+        yield from super()._sync_records(context, write_messages=write_messages)
+
     def _sync_records(self, context: Any = None, *,
                       write_messages: bool = True) -> Generator[dict[str, Any], Any, Any]:
         """The SDK's sync of every partition; then ACTIVATE_VERSION if the snapshot is whole.
@@ -82,7 +87,7 @@ class SessionStream(Stream):
         Reached only when nothing raised; failures this tap tolerates (a vendor's export or a
         definitions listing failed, the rest went on) are recorded in `_failed` and block it.
         """
-        yield from super()._sync_records(context, write_messages=write_messages)
+        yield from self._sync_all_partitions(context, write_messages=write_messages)
         if self._stream_version is None or context is not None:
             return
         if not write_messages:

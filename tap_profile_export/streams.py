@@ -12,12 +12,13 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.singerlib import RecordMessage
 
-from tap_profile_export import schemas
+from tap_profile_export import recordpath, schemas
 from tap_profile_export.conform import RootConformer
 from tap_profile_export.errors import TapProfileExportError
 from tap_profile_export.exports import InFlightExport, SplitWindow
 from tap_profile_export.sdk_private import (
     conform_record_data_types,
+    pop_deselected_record_properties,
     utc_now,
 )
 from tap_profile_export.settings import schema_default
@@ -57,14 +58,16 @@ class ExportStream(SessionStream):
     def _generate_record_messages(
         self, record: dict[str, Any]
     ) -> Generator[RecordMessage, None, None]:
-        """The SDK's record path, minus its per-record walk of the selection mask.
-
-        The SDK checks every property of every record (recursively) against the catalog's
-        selection. Nested vendor objects here are free-form (no sub-properties to deselect),
-        so only top-level properties can be deselected: computed once, popped per record.
+        """The SDK's record path (taken when `recordpath.blockers` finds a reason), minus its
+        per-record walk of the selection mask when nothing below the top level is
+        deselected: nested vendor objects here are free-form, so usually only top-level
+        properties can be deselected: computed once, popped per record.
         """
-        for name in self._deselected_properties:
-            record.pop(name, None)
+        if self._deselects_nested:
+            pop_deselected_record_properties(record, self.schema, self.mask)
+        else:
+            for name in self._deselected_properties:
+                record.pop(name, None)
         level = self.TYPE_CONFORMANCE_LEVEL
         if level == TypeConformanceLevel.ROOT_ONLY:
             record = self._conform_root(record)
@@ -84,12 +87,32 @@ class ExportStream(SessionStream):
 
     @cached_property
     def _deselected_properties(self) -> tuple[str, ...]:
-        return tuple(name for name in self.schema["properties"]
-                     if not self.mask[("properties", name)])
+        return recordpath.deselected_top_level(self.mask)
+
+    @cached_property
+    def _deselects_nested(self) -> bool:
+        return recordpath.deselects_nested(self.mask)
+
+    @cached_property
+    def _fast_record_path(self) -> recordpath.FastRecordPath | None:
+        """The record path that writes RECORD lines itself, when nothing needs the SDK's."""
+        blockers = recordpath.blockers(self, ExportStream)
+        LOGGER.info("%s: %s", self.name, f"the SDK's record path ({', '.join(blockers)})"
+                    if blockers else "RECORD lines written directly (recordpath)")
+        return None if blockers else recordpath.FastRecordPath(self)
 
     def read_units(self) -> list[str]:
         """Every partition must be read completely for a whole snapshot."""
         return [partition_key(c) for c in self.partitions or []]
+
+    def _sync_all_partitions(self, context: Any = None, *,
+                             write_messages: bool = True) -> Generator[dict[str, Any], Any, Any]:
+        """The direct record path when nothing needs the SDK's (`recordpath`), else the SDK's."""
+        fast = self._fast_record_path if write_messages else None
+        if fast is not None:
+            fast.sync_records(context)  # writes the records; yields none (`Stream.sync`
+            return  # discards them)
+        yield from super()._sync_all_partitions(context, write_messages=write_messages)
 
     def _increment_stream_state(self, latest_record: Any, *, context: Any = None) -> None:
         """Bookmarks move per fully-read export window (see `get_records`), not per record."""

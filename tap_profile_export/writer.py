@@ -18,18 +18,20 @@ class BufferedMsgSpecWriter(MsgSpecWriter):
 
     def __init__(self) -> None:
         super().__init__()
-        self._pending = bytearray()
+        #: RECORD lines not written yet. `recordpath.FastRecordPath` appends its lines here
+        #: (and calls `flush` past FLUSH_BYTES), so every message keeps its place.
+        self.pending = bytearray()
 
     def write_message(self, message: Message) -> None:
         """Queue a RECORD; write anything else (and the queue before it) now."""
-        self._pending += self.format_message(message)
-        if not isinstance(message, RecordMessage) or len(self._pending) >= FLUSH_BYTES:
+        self.pending += self.format_message(message)
+        if not isinstance(message, RecordMessage) or len(self.pending) >= FLUSH_BYTES:
             self.flush()
 
     def flush(self) -> None:
         """Write queued lines to stdout."""
-        if self._pending:
+        if self.pending:
             out = sys.stdout.buffer
-            out.write(self._pending)
+            out.write(self.pending)
             out.flush()
-            self._pending.clear()
+            self.pending.clear()

@@ -18,15 +18,17 @@ def braze_time(value: object) -> object:
     if isinstance(value, str):
         match = _BRAZE_TIME.match(value)
         if match:
-            return f"{match.group(1)}T{match.group(2)}Z"
+            return f"{match[1]}T{match[2]}Z"
     return value
 
 
 def map_user(user: Mapping[str, Any], scope: str, exported_at: str) -> dict[str, Any]:
     """A Braze user object → `braze_users` record (unknown fields kept in `extra`)."""
     record = dict(user)
-    unknown = record.keys() - KNOWN_FIELDS
-    record["extra"] = {name: record.pop(name) for name in unknown} if unknown else None
+    if record.keys() <= KNOWN_FIELDS:  # the common case: no set built per user
+        record["extra"] = None
+    else:
+        record["extra"] = {name: record.pop(name) for name in record.keys() - KNOWN_FIELDS}
     for name in TIMESTAMP_FIELDS:
         value = record.get(name)
         if value is not None:
