@@ -31,7 +31,8 @@ from singer_sdk.helpers._flattening import flatten_schema
 from sandbox import Sandbox
 from tap_profile_export import schemas
 from tap_profile_export.recordpath import blockers
-from tap_profile_export.streams import ExportStream, _partition_key
+from tap_profile_export.snapshots import partition_key
+from tap_profile_export.streams import ExportStream
 from tap_profile_export.tap import TapProfileExport
 from tap_profile_export.windows import to_rfc3339
 from tests.unit.test_conform import sdk_root_only
@@ -82,7 +83,7 @@ def source_records(config: dict[str, Any]) -> dict[str, dict[str, list[dict[str,
         for name in STREAMS:
             stream = tap.streams[name]
             assert isinstance(stream, ExportStream)
-            found[name] = {_partition_key(context): list(stream.get_records(context))
+            found[name] = {partition_key(context): list(stream.get_records(context))
                            for context in stream.partitions or []}
     return found
 
@@ -122,7 +123,7 @@ def emitted(config: dict[str, Any], stream_name: str, records: dict[str, list[di
     assert isinstance(stream, ExportStream)
     def get_records(context: Any) -> Iterator[dict[str, Any]]:
         state = stream.get_context_state(context)
-        for n, record in enumerate(copy.deepcopy(records[_partition_key(context or {})])):
+        for n, record in enumerate(copy.deepcopy(records[partition_key(context or {})])):
             state["records_read"] = n  # state that moves record by record: STATE messages
             yield record               # then show where each path writes them
 
