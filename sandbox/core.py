@@ -395,6 +395,11 @@ def _handler_class(sandbox: Sandbox, origin: str) -> type[BaseHTTPRequestHandler
             split = urlsplit(self.path)
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length else b""
+            if len(body) < length:
+                # The client hung up mid-body (a tap killed while sending): nobody to answer,
+                # and no request a vendor would refuse.
+                self.close_connection = True
+                return
             request = Request(origin, self.command, split.path, dict(parse_qsl(split.query)),
                               {k.lower(): v for k, v in self.headers.items()}, body)
             if origin == "api" and split.path.startswith("/_sandbox/"):

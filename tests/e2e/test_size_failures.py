@@ -39,9 +39,9 @@ def window_of(request: Any, vendor: str) -> tuple[datetime, datetime]:
 def event_creates(sb: Sandbox, vendor: str) -> list[tuple[datetime, datetime]]:
     if vendor == "batch":
         return [window_of(r, vendor) for r in sb.requests()
-                if r.path == BATCH_CREATE and r.json.get("export_type") == "EVENTS"]
+                if r.path == BATCH_CREATE and (r.json or {}).get("export_type") == "EVENTS"]
     return [window_of(r, vendor) for r in sb.requests()
-            if r.path == APSIS_CREATE and r.json.get("events")]
+            if r.path == APSIS_CREATE and (r.json or {}).get("events")]
 
 
 def truth(sb: Sandbox, vendor: str, config: dict[str, Any]) -> set[str]:

@@ -487,3 +487,20 @@ def test_refused_control_path(sb: Sandbox) -> None:
     assert batch(sb, {"export_type": "ATTRIBUTES", "identifiers": []}).status_code == 400
     refused = requests.get(f"{sb.api_url}/_sandbox/refused", timeout=10).json()
     assert [(r["path"], r["status"]) for r in refused] == [("/2.4/profiles/export", 400)]
+
+
+def test_a_client_that_hangs_up_mid_body_gets_no_answer_and_is_not_a_refusal(
+        sb: Sandbox) -> None:
+    """A tap killed while sending a request sent nothing a vendor would refuse."""
+    import socket
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(sb.api_url)
+    Sandbox.refusals.clear()
+    with socket.create_connection((parts.hostname, parts.port), timeout=5) as conn:
+        conn.sendall(b"POST /2.4/profiles/export HTTP/1.1\r\nHost: x\r\n"
+                     b"Content-Type: application/json\r\nContent-Length: 200\r\n\r\n{\"export")
+        conn.shutdown(socket.SHUT_WR)
+        assert conn.recv(1024) == b""  # closed without an answer
+    assert not [r for s, r in Sandbox.refusals if s is sb]
+    assert not [r for r in sb.requests() if r.path == "/2.4/profiles/export"]
