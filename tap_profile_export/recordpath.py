@@ -214,7 +214,11 @@ class FastRecordPath:
         the counter, `is_flushed` and STATE every `STATE_MSG_FREQUENCY` records, as the SDK
         places them."""
         stream, lines, writer = self.stream, self.lines, self.writer
+        # The partition's keys a record lacks are copied in (`Stream._process_record`); the
+        # usual partition has one key, tested without a loop.
         fill = tuple((partition or {}).items())
+        key, value = fill[0] if len(fill) == 1 else (None, None)
+        more = fill if len(fill) > 1 else ()
         deselected, check, fallback = self.deselected, self.check, self.fallback
         prefix, clock = lines.prefix, lines.clock
         suffix, renew_at = lines.suffix, lines.renew_at
@@ -222,6 +226,7 @@ class FastRecordPath:
         dumps, options = orjson.dumps, _ORJSON_OPTIONS
         state_every = stream.STATE_MSG_FREQUENCY
         every = math.gcd(COUNTER_EVERY, state_every)
+        until = every - index % every  # records to the next bookkeeping point
         limit = stream.ABORT_AT_RECORD_COUNT
         stop_at = float("inf") if limit is None else limit
         counted = index
@@ -236,11 +241,14 @@ class FastRecordPath:
                         counted = index
                         stream.state_manager.is_flushed = False
                     stream._check_max_record_limit(current_record_index=index)
-                for key, value in fill:
-                    if key not in record:
-                        record[key] = value
-                for name in deselected:
-                    record.pop(name, None)
+                if key is not None and key not in record:
+                    record[key] = value
+                for extra_key, extra_value in more:
+                    if extra_key not in record:
+                        record[extra_key] = extra_value
+                if deselected:
+                    for name in deselected:
+                        record.pop(name, None)
                 if check is not None:
                     record = check(record)
                 now = clock()
@@ -255,7 +263,9 @@ class FastRecordPath:
                 if len(pending) >= FLUSH_BYTES:
                     flush()
                 index += 1
-                if not index % every:
+                until -= 1
+                if not until:
+                    until = every
                     record_counter.increment(index - counted)
                     counted = index
                     stream.state_manager.is_flushed = False
