@@ -19,8 +19,9 @@ $(VENV)/.installed: pyproject.toml constraints/dev.txt
 
 venv: $(VENV)/.installed
 
-# The newest releases allowed by pyproject.toml (and Meltano 4.4.1), in throw-away venvs, written
-# to constraints/*.txt. Run `make test` and `make warehouse-test` before committing the result.
+# The newest releases allowed by pyproject.toml, Meltano 4.4.1 and the loaders' pip_url
+# (meltano.yml), in throw-away venvs, written to constraints/*.txt (meltano.yml's pip_url reads
+# them too). Run `make test` and `make warehouse-test` before committing the result.
 lock:
 	rm -rf .venv-lock && $(PYTHON) -m venv .venv-lock
 	.venv-lock/bin/pip install -q --upgrade pip
@@ -31,6 +32,13 @@ lock:
 	.venv-lock/bin/pip install -q "meltano[s3]==4.4.1"
 	{ sed -n '/^#/p' constraints/meltano.txt; .venv-lock/bin/pip freeze; } \
 	  > constraints/meltano.txt.new && mv constraints/meltano.txt.new constraints/meltano.txt
+	for loader in target-postgres:meltanolabs-target-postgres==0.8.1 target-jsonl:target-jsonl==0.1.4; do \
+	  name=$${loader%%:*}; rm -rf .venv-lock && $(PYTHON) -m venv .venv-lock && \
+	  .venv-lock/bin/pip install -q "$${loader#*:}" && \
+	  { sed -n '/^#/p' constraints/$$name.txt; .venv-lock/bin/pip freeze; } \
+	    > constraints/$$name.txt.new && mv constraints/$$name.txt.new constraints/$$name.txt \
+	  || exit 1; \
+	done
 	rm -rf .venv-lock
 
 lint: venv
