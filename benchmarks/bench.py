@@ -48,6 +48,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
+from io import BufferedReader
 from pathlib import Path
 from typing import IO, Any, cast
 
@@ -154,20 +155,39 @@ def run_tap(config: dict[str, Any], env: dict[str, str],
                                          result),
                                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                                 env={**os.environ, **env})
-        records = 0
         assert proc.stdout is not None
-        with keep.open("wb") if keep else open(os.devnull, "wb") as kept:
-            for line in proc.stdout:
-                if line.startswith(b'{"type":"RECORD"') or line.startswith(b'{"type": "RECORD"'):
-                    records += 1
-                    if keep:
+        if keep:
+            with keep.open("wb") as kept:
+                records = 0
+                for line in proc.stdout:
+                    if line.startswith(RECORD_STARTS):
+                        records += 1
                         kept.write(line)
+        else:
+            records = count_records(proc.stdout)
         proc.wait()
         seconds = time.perf_counter() - started
         rss, status = launcher_result(result)
     if status != 0:
         raise SystemExit(f"tap failed (status {status}) for {config.keys()}")
     return seconds, rss, records
+
+
+RECORD_STARTS = (b'{"type":"RECORD"', b'{"type": "RECORD"')  # our writer's, the SDK default's
+
+
+def count_records(stream: IO[bytes]) -> int:
+    """RECORD lines in `stream`, counted a MiB at a time in C (`bytes.count`), as fast as a
+    target reads: a Python loop per line here costs ~0.4 s per 740,000 records and, sharing
+    this process's GIL with the sandbox, slowed the tap it measures."""
+    records, tail = 0, b"\n"  # `tail`: the unfinished line, after a newline
+    while chunk := cast(BufferedReader, stream).read1(1 << 20):
+        data = tail + chunk
+        cut = data.rfind(b"\n")
+        records += sum(data.count(b"\n" + start, 0, cut + 1 if cut >= 0 else 0)
+                       for start in RECORD_STARTS)
+        tail = data[cut:] if cut >= 0 else data
+    return records + sum(tail.startswith(b"\n" + start) for start in RECORD_STARTS)
 
 
 def baseline_rows() -> list[str]:
