@@ -49,6 +49,34 @@ def _policy(*statements: tuple[list[str], list[str]]) -> str:
         for given in statements for actions, resources in _for_moto(*given)]})
 
 
+def _policy_for_moto(document: str) -> str:
+    """An AWS policy document as moto needs it to read it as AWS does: each statement as it
+    is, followed by `_for_moto`'s extra statements for its actions (same effect and
+    conditions, no Sid)."""
+    policy = json.loads(document)
+    given = policy["Statement"]
+    statements = []
+    for statement in given if isinstance(given, list) else [given]:
+        statements.append(statement)
+        base = {k: v for k, v in statement.items() if k != "Sid"}
+        for actions, resources in _for_moto(_as_list(statement.get("Action", [])),
+                                            _as_list(statement.get("Resource", [])))[1:]:
+            statements.append({**base, "Action": actions, "Resource": resources})
+    return json.dumps({**policy, "Statement": statements})
+
+
+def _as_list(value: str | list[str]) -> list[str]:
+    return [value] if isinstance(value, str) else list(value)
+
+
+#: IAM action (what AWS checks) → the operations moto 5.2.6 checks under their own name.
+MOTO_OPERATIONS: dict[str, tuple[str, ...]] = {
+    "s3:ListBucket": ("s3:ListObjectsV2", "s3:ListObjects"),
+    "s3:PutObject": ("s3:CreateMultipartUpload", "s3:UploadPart",
+                     "s3:CompleteMultipartUpload"),
+}
+
+
 def _for_moto(actions: list[str], resources: list[str]) -> list[tuple[list[str], list[str]]]:
     """One statement as AWS reads it, plus what moto needs to read it the same way.
 
@@ -59,12 +87,19 @@ def _for_moto(actions: list[str], resources: list[str]) -> list[tuple[list[str],
       request against the bucket's ARN first, then denies every key. Meltano's S3 state
       backend deletes its lock object with DeleteObjects (HTTP 200 either way: a lock left
       behind would go unnoticed).
+    - moto 5.2.6 checks some requests under their operation's name instead of the IAM action
+      AWS uses (`MOTO_OPERATIONS`); DeleteObjects it checks as `s3:DeleteObjects` on the
+      bucket (5.2.5: `s3:DeleteObject`).
     """
     extra: list[tuple[list[str], list[str]]] = []
     if "s3:ListBucket" in actions:
         extra.append((["s3:HeadBucket"], resources))
+    operations = [op for action in actions for op in MOTO_OPERATIONS.get(action, ())]
+    if operations:
+        extra.append((operations, resources))
     if "s3:DeleteObject" in actions:
-        extra.append((["s3:DeleteObject"], [r.removesuffix("/*") for r in resources]))
+        extra.append((["s3:DeleteObject", "s3:DeleteObjects"],
+                      [r.removesuffix("/*") for r in resources]))
     return [(actions, resources), *extra]
 
 
@@ -160,7 +195,8 @@ class S3Store:
         iam = self._client("iam", aws_access_key_id=admin.access_key_id,
                            aws_secret_access_key=admin.secret_access_key)
         iam.create_user(UserName=name)
-        iam.put_user_policy(UserName=name, PolicyName=f"{name}-policy", PolicyDocument=policy)
+        iam.put_user_policy(UserName=name, PolicyName=f"{name}-policy",
+                            PolicyDocument=_policy_for_moto(policy))
         key = iam.create_access_key(UserName=name)["AccessKey"]
         self.users[name] = Credentials(name, key["AccessKeyId"], key["SecretAccessKey"])
         return self.users[name]
