@@ -60,11 +60,13 @@ def run_into_pipe(config_path: Path) -> tuple[bytes, int, int]:
 
 
 def comparable(output: bytes) -> tuple[list[dict[str, Any]], int]:
-    """The messages but STATE, without `time_extracted`, and the number of STATE messages
-    (their signposts are the SDK's real clock)."""
+    """The messages but STATE, and the number of STATE messages, without what depends on when
+    the run was (`time_extracted`; `exported_at`, the export's creation on the sandbox's
+    running clock; STATE signposts, the SDK's real clock)."""
     messages = [json.loads(line) for line in output.splitlines()]
     for message in messages:
         message.pop("time_extracted", None)
+        message.get("record", {}).pop("exported_at", None)
     return ([m for m in messages if m["type"] != "STATE"],
             sum(m["type"] == "STATE" for m in messages))
 
