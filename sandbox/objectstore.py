@@ -69,9 +69,10 @@ def _as_list(value: str | list[str]) -> list[str]:
     return [value] if isinstance(value, str) else list(value)
 
 
-#: IAM action (what AWS checks) → the operations moto 5.2.6 checks under their own name.
+#: IAM action (what AWS checks) → the names moto checks instead (HeadBucket: every version;
+#: the others: 5.2.6, which checks them under their operation's name).
 MOTO_OPERATIONS: dict[str, tuple[str, ...]] = {
-    "s3:ListBucket": ("s3:ListObjectsV2", "s3:ListObjects"),
+    "s3:ListBucket": ("s3:HeadBucket", "s3:ListObjectsV2", "s3:ListObjects"),
     "s3:PutObject": ("s3:CreateMultipartUpload", "s3:UploadPart",
                      "s3:CompleteMultipartUpload"),
 }
@@ -92,8 +93,6 @@ def _for_moto(actions: list[str], resources: list[str]) -> list[tuple[list[str],
       bucket (5.2.5: `s3:DeleteObject`).
     """
     extra: list[tuple[list[str], list[str]]] = []
-    if "s3:ListBucket" in actions:
-        extra.append((["s3:HeadBucket"], resources))
     operations = [op for action in actions for op in MOTO_OPERATIONS.get(action, ())]
     if operations:
         extra.append((operations, resources))

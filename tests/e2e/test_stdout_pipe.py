@@ -23,8 +23,7 @@ from tests.clock import tap_env
 
 from .conftest import TAP_EXECUTABLE
 
-F_GETPIPE_SZ = getattr(fcntl, "F_GETPIPE_SZ", 1032)
-F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
+F_GETPIPE_SZ, F_SETPIPE_SZ = fcntl.F_GETPIPE_SZ, fcntl.F_SETPIPE_SZ
 
 
 def batch_config(sb: Sandbox) -> dict[str, Any]:
